@@ -1,0 +1,23 @@
+//! Compiles Portcullis resources into one immutable, versioned snapshot.
+//!
+//! The operator and the data plane's standalone mode both call [`compile`],
+//! so the same resources always give the same snapshot, byte for byte, and
+//! the same version. A [`Snapshot`] carries the serializable form that is
+//! hashed and sent to data planes, and the [`RouteTable`] built from it, in
+//! which every regex, glob and template is already compiled.
+
+pub mod diagnostic;
+pub mod explain;
+pub mod graphql;
+pub mod ir;
+pub mod manifest;
+pub mod request;
+pub mod snapshot;
+pub mod table;
+
+pub use diagnostic::{Diagnostic, FieldError, Finding, FindingKind, ObjectRef, Outcome};
+pub use explain::{Candidate, CandidateOutcome, Explanation};
+pub use manifest::{Resource, load_path, parse_documents};
+pub use request::{Captures, GraphqlInfo, RequestView};
+pub use snapshot::{Compiled, Snapshot, compile};
+pub use table::{Lookup, Matched, RouteTable};

@@ -1,0 +1,291 @@
+//! The route table: finds the winning rule for a request.
+//!
+//! Candidates are found by hostname (exact, then wildcard suffixes, then
+//! Routes without hostnames) and by a trie over the literal leading path
+//! segments of each match, so a lookup tests only the matches that share
+//! the request's path prefix. Every match carries a global rank computed at
+//! compile time; the lowest-ranked match that holds wins.
+
+use std::sync::Arc;
+
+use crate::{Captures, ObjectRef, RequestView};
+
+/// Where a rule sends requests.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Forward to one of these backends, chosen by weight.
+    Forward(Backends),
+    /// Answer directly.
+    Respond(DirectResponse),
+}
+
+/// Weighted backends of one rule.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Backends {
+    /// Backends with a weight above zero, in declaration order.
+    pub backends: Vec<Backend>,
+    /// Running sums of the weights, for weighted choice.
+    pub cumulative: Vec<u64>,
+}
+
+impl Backends {
+    /// Chooses a backend by weight from a uniformly random `draw`; `None`
+    /// when every weight is zero.
+    pub fn choose(&self, draw: u64) -> Option<&Backend> {
+        let total = *self.cumulative.last()?;
+        let point = draw % total;
+        let index = self.cumulative.partition_point(|&sum| sum <= point);
+        self.backends.get(index)
+    }
+}
+
+/// One backend of a rule.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Backend {
+    /// Where the backend is.
+    pub target: Target,
+    /// Relative share of requests.
+    pub weight: u32,
+    /// Display name: `namespace/name:port` or the static endpoint.
+    pub display: Arc<str>,
+}
+
+/// Address of a backend.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    /// A static endpoint.
+    Static {
+        /// `http` or `https`.
+        scheme: Scheme,
+        /// `host:port` to connect to and to send as the default Host.
+        authority: Arc<str>,
+    },
+    /// A Service port, with the ready endpoints resolved so far (empty when
+    /// none are known, which makes the rule use its fallback).
+    Service {
+        /// Service namespace.
+        namespace: Arc<str>,
+        /// Service name.
+        name: Arc<str>,
+        /// Service port.
+        port: u16,
+        /// Ready endpoints as `ip:port`, sorted.
+        endpoints: Arc<[Arc<str>]>,
+    },
+}
+
+/// Scheme used to reach a backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// Plain HTTP.
+    Http,
+    /// HTTP over TLS.
+    Https,
+}
+
+/// A response produced by the gateway.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DirectResponse {
+    /// Status code.
+    pub status: http::StatusCode,
+    /// Headers; values may hold template variables.
+    pub headers: Vec<(http::HeaderName, Template)>,
+    /// Body; may hold template variables.
+    pub body: Template,
+}
+
+/// A string with `{name}` variables bound to path-template captures,
+/// parsed at compile time.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Template {
+    parts: Vec<TemplatePart>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum TemplatePart {
+    Literal(Box<str>),
+    Capture(usize),
+}
+
+impl Template {
+    /// A template with no variables.
+    pub fn literal(text: &str) -> Self {
+        let parts = if text.is_empty() {
+            Vec::new()
+        } else {
+            vec![TemplatePart::Literal(text.into())]
+        };
+        Self { parts }
+    }
+
+    /// Parses `text`, binding each `{name}` to its index in `variables`.
+    /// `{{` and `}}` stand for literal braces.
+    ///
+    /// # Errors
+    /// Returns the message for an unknown variable or an unclosed brace.
+    pub fn parse(text: &str, variables: &[String]) -> Result<Self, String> {
+        let _ = (text, variables);
+        todo!("template parsing")
+    }
+
+    /// Whether the template has no variables, so `render` returns it as is.
+    pub fn is_literal(&self) -> bool {
+        self.parts
+            .iter()
+            .all(|part| matches!(part, TemplatePart::Literal(_)))
+    }
+
+    /// Appends the rendered template to `out`.
+    pub fn render_into(&self, captures: &Captures, path: &str, out: &mut String) {
+        for part in &self.parts {
+            match part {
+                TemplatePart::Literal(text) => out.push_str(text),
+                TemplatePart::Capture(index) => {
+                    out.push_str(captures.get(*index, path).unwrap_or_default())
+                }
+            }
+        }
+    }
+}
+
+/// Header changes, applied as remove, then set, then add.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HeaderOps {
+    /// Headers set, replacing existing values.
+    pub set: Vec<(http::HeaderName, Template)>,
+    /// Headers appended.
+    pub add: Vec<(http::HeaderName, Template)>,
+    /// Headers removed.
+    pub remove: Vec<http::HeaderName>,
+}
+
+impl HeaderOps {
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.add.is_empty() && self.remove.is_empty()
+    }
+}
+
+/// A replacement for the path sent upstream or redirected to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PathRewrite {
+    /// Replace the whole path.
+    Full(Template),
+    /// Replace the first `prefix_len` bytes of the path, the part matched by
+    /// the rule's `Prefix` path match.
+    Prefix {
+        /// Replacement.
+        replacement: Template,
+        /// Length of the matched prefix in bytes.
+        prefix_len: usize,
+    },
+}
+
+/// Host and path rewrite before forwarding.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Rewrite {
+    /// Host sent upstream.
+    pub hostname: Option<Template>,
+    /// Path sent upstream.
+    pub path: Option<PathRewrite>,
+}
+
+/// A redirect answered by the gateway.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Redirect {
+    /// Scheme, when changed.
+    pub scheme: Option<Scheme>,
+    /// Hostname, when changed.
+    pub hostname: Option<Arc<str>>,
+    /// Port, when changed.
+    pub port: Option<u16>,
+    /// Path, when changed.
+    pub path: Option<PathRewrite>,
+    /// 301, 302, 303, 307 or 308.
+    pub status: http::StatusCode,
+}
+
+/// One rule of one Route, ready to serve.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rule {
+    /// The Route.
+    pub route: ObjectRef,
+    /// Index of the rule in `spec.rules`.
+    pub index: usize,
+    /// Rule name, when set.
+    pub name: Option<Arc<str>>,
+    /// What to do with matching requests.
+    pub action: Action,
+    /// What to do when no backend of `action` has a healthy endpoint.
+    pub fallback: Option<Action>,
+    /// Request header changes.
+    pub request_headers: HeaderOps,
+    /// Response header changes.
+    pub response_headers: HeaderOps,
+    /// Rewrite before forwarding.
+    pub rewrite: Option<Rewrite>,
+    /// Redirect instead of forwarding.
+    pub redirect: Option<Redirect>,
+}
+
+/// The rule that won a lookup, with what its match captured.
+#[derive(Clone, Copy, Debug)]
+pub struct Matched<'t> {
+    /// The winning rule.
+    pub rule: &'t Rule,
+    /// Index of the winning match within the rule's matches.
+    pub match_index: usize,
+    /// Template captures from the path match.
+    pub captures: Captures,
+    /// Length of the path prefix matched by a `Prefix` path match, for
+    /// `ReplacePrefixMatch` rewrites.
+    pub prefix_len: usize,
+}
+
+/// Result of a lookup.
+#[derive(Clone, Copy, Debug)]
+pub enum Lookup<'t> {
+    /// A rule won.
+    Matched(Matched<'t>),
+    /// No rule matches.
+    NotFound,
+    /// The outcome depends on the GraphQL operation in the body: read it
+    /// and look up again with [`crate::GraphqlInfo`] set.
+    NeedsBody,
+}
+
+/// The compiled, immutable route table of one snapshot.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    // Filled in by the table builder.
+}
+
+impl RouteTable {
+    /// Finds the winning rule. Does not allocate.
+    pub fn lookup<'t>(&'t self, request: &RequestView<'_>) -> Lookup<'t> {
+        let _ = request;
+        todo!("route lookup")
+    }
+
+    /// Whether any match has a geography condition, so the caller knows
+    /// whether to resolve the client's country.
+    pub fn uses_geo(&self) -> bool {
+        todo!()
+    }
+
+    /// Whether any match has a time window, so the caller knows whether to
+    /// read the clock.
+    pub fn uses_time(&self) -> bool {
+        todo!()
+    }
+
+    /// Number of rules.
+    pub fn len(&self) -> usize {
+        todo!()
+    }
+
+    /// Whether the table has no rules.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,1 @@
+//! The proxy: listeners, request handling and the upstream client.

@@ -1,0 +1,1 @@
+//! Standalone mode: compiles manifests from a file or folder and recompiles on change.
