@@ -40,7 +40,11 @@ pub struct RouteSpec {
     /// `*.example.com` matches `a.example.com` and `a.b.example.com`, not
     /// `example.com`. Empty means every hostname.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32), inner(length(min = 1, max = 253), regex(pattern = HOSTNAME_PATTERN)))]
+    #[schemars(
+        length(max = 32),
+        inner(length(min = 1, max = 253), regex(pattern = HOSTNAME_PATTERN)),
+        extend("x-kubernetes-list-type" = "set")
+    )]
     pub hostnames: Vec<String>,
 
     /// Rank of this Route's rules against other Routes' rules for the same
@@ -620,6 +624,7 @@ pub struct RequestRedirect {
 pub struct RouteStatus {
     /// Conditions `Accepted`, `ResolvedRefs`, `Programmed` and `Ready`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
 }
 
