@@ -71,4 +71,66 @@ pub struct Diagnostic {
     pub errors: Vec<FieldError>,
     /// Shadowing and duplicate findings; only on accepted Routes.
     pub findings: Vec<Finding>,
+    /// References to Services and Secrets that did not resolve. They do
+    /// not reject the resource: a missing Service leaves its backend
+    /// without endpoints, and a reference that is not permitted or a
+    /// missing Secret is left out.
+    #[serde(default)]
+    pub unresolved_refs: Vec<FieldError>,
+}
+
+impl Diagnostic {
+    /// An accepted resource with nothing to report.
+    pub fn accepted(object: ObjectRef, generation: Option<i64>) -> Self {
+        Self {
+            object,
+            generation,
+            outcome: Outcome::Accepted,
+            errors: Vec::new(),
+            findings: Vec::new(),
+            unresolved_refs: Vec::new(),
+        }
+    }
+
+    /// A rejected resource.
+    pub fn rejected(object: ObjectRef, generation: Option<i64>, errors: Vec<FieldError>) -> Self {
+        Self {
+            outcome: Outcome::Rejected,
+            errors,
+            ..Self::accepted(object, generation)
+        }
+    }
+}
+
+impl ObjectRef {
+    /// Builds a reference.
+    pub fn new(kind: &str, namespace: &str, name: &str) -> Self {
+        Self {
+            kind: kind.to_owned(),
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectRef {
+    /// Formats as `Kind/namespace/name`, or `Kind/name` without namespace.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "{}/{}", self.kind, self.name)
+        } else {
+            write!(f, "{}/{}/{}", self.kind, self.namespace, self.name)
+        }
+    }
+}
+
+impl FieldError {
+    /// Builds a field error.
+    pub fn new(field: impl Into<String>, reason: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.to_owned(),
+            message: message.into(),
+        }
+    }
 }

@@ -6,18 +6,31 @@
 //! hashed and sent to data planes, and the [`RouteTable`] built from it, in
 //! which every regex, glob and template is already compiled.
 
+mod build;
+mod compile;
 pub mod diagnostic;
+mod entry;
 pub mod explain;
+pub mod grant;
 pub mod graphql;
+mod host;
 pub mod ir;
 pub mod manifest;
+mod pattern;
 pub mod request;
+mod resolve;
+mod rule;
+mod schema;
+mod shadow;
 pub mod snapshot;
 pub mod table;
+mod template;
+mod trie;
+mod validate;
 
 pub use diagnostic::{Diagnostic, FieldError, Finding, FindingKind, ObjectRef, Outcome};
 pub use explain::{Candidate, CandidateOutcome, Explanation};
 pub use manifest::{Resource, load_path, parse_documents};
 pub use request::{Captures, GraphqlInfo, RequestView};
 pub use snapshot::{Compiled, Snapshot, compile};
-pub use table::{Lookup, Matched, RouteTable};
+pub use table::{Lookup, Matched, RouteTable, Template};

@@ -1,6 +1,8 @@
 //! The immutable, versioned snapshot and the [`compile`] entry point.
 
-use crate::{Diagnostic, Resource, RouteTable, ir::SnapshotIr};
+use sha2::{Digest, Sha256};
+
+use crate::{Resource, RouteTable, ir::SnapshotIr};
 
 /// One immutable configuration: the serializable form, its content version
 /// and the route table built from it.
@@ -23,9 +25,34 @@ pub struct Compiled {
 /// Compiles resources into a snapshot. The order of `resources` does not
 /// matter: any order gives a byte-identical snapshot and version. A
 /// rejected resource is left out and never blocks the others.
+///
+/// Schema constraints (lengths, patterns, ranges, unknown fields) are
+/// checked on the raw document by [`crate::parse_documents`], or by the API
+/// server in a cluster. This function checks the CEL rules and everything a
+/// schema cannot express.
 pub fn compile(resources: &[Resource]) -> Compiled {
-    let _ = resources;
-    todo!("compiler")
+    let pass = crate::compile::run(resources);
+    let (table, _) = crate::build::build_table(&pass.ir);
+    let version = version_of(&pass.ir);
+    let snapshot = Snapshot {
+        ir: pass.ir,
+        version,
+        table,
+    };
+    let mut diagnostics = pass.diagnostics;
+    crate::shadow::attach_findings(&snapshot.table, &mut diagnostics);
+    diagnostics.sort_by(|a, b| a.object.cmp(&b.object));
+    Compiled {
+        snapshot,
+        diagnostics,
+    }
+}
+
+/// Hex of the first 16 bytes of the SHA-256 of the canonical JSON.
+fn version_of(ir: &SnapshotIr) -> String {
+    let json = serde_json::to_vec(ir).expect("IR serializes to JSON");
+    let digest = Sha256::digest(&json);
+    hex::encode(&digest[..16])
 }
 
 impl Snapshot {
@@ -35,8 +62,23 @@ impl Snapshot {
     /// # Errors
     /// Returns the first pattern that fails to compile.
     pub fn from_ir(ir: SnapshotIr) -> Result<Self, String> {
-        let _ = ir;
-        todo!()
+        let (table, problems) = crate::build::build_table(&ir);
+        if let Some(problem) = problems.into_iter().next() {
+            return Err(problem);
+        }
+        let version = version_of(&ir);
+        Ok(Self { ir, version, table })
+    }
+
+    /// An empty snapshot: no routes, no certificates.
+    pub fn empty() -> Self {
+        let ir = SnapshotIr::default();
+        let version = version_of(&ir);
+        Self {
+            ir,
+            version,
+            table: RouteTable::default(),
+        }
     }
 
     /// Content version: hex SHA-256 prefix of the canonical serialized form.
@@ -59,6 +101,3 @@ impl Snapshot {
         &self.ir.certificates
     }
 }
-
-#[allow(dead_code)]
-fn unused(_: &Diagnostic) {}

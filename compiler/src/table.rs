@@ -8,7 +8,13 @@
 
 use std::sync::Arc;
 
+use crate::entry::{Entry, Miss, NO_SLOT};
+use crate::host::HostIndex;
+use crate::pattern::PathMatched;
+use crate::request::MAX_CAPTURES;
 use crate::{Captures, ObjectRef, RequestView};
+
+pub use crate::template::Template;
 
 /// Where a rule sends requests.
 #[derive(Clone, Debug, PartialEq)]
@@ -94,60 +100,6 @@ pub struct DirectResponse {
     pub body: Template,
 }
 
-/// A string with `{name}` variables bound to path-template captures,
-/// parsed at compile time.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Template {
-    parts: Vec<TemplatePart>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-enum TemplatePart {
-    Literal(Box<str>),
-    Capture(usize),
-}
-
-impl Template {
-    /// A template with no variables.
-    pub fn literal(text: &str) -> Self {
-        let parts = if text.is_empty() {
-            Vec::new()
-        } else {
-            vec![TemplatePart::Literal(text.into())]
-        };
-        Self { parts }
-    }
-
-    /// Parses `text`, binding each `{name}` to its index in `variables`.
-    /// `{{` and `}}` stand for literal braces.
-    ///
-    /// # Errors
-    /// Returns the message for an unknown variable or an unclosed brace.
-    pub fn parse(text: &str, variables: &[String]) -> Result<Self, String> {
-        let _ = (text, variables);
-        todo!("template parsing")
-    }
-
-    /// Whether the template has no variables, so `render` returns it as is.
-    pub fn is_literal(&self) -> bool {
-        self.parts
-            .iter()
-            .all(|part| matches!(part, TemplatePart::Literal(_)))
-    }
-
-    /// Appends the rendered template to `out`.
-    pub fn render_into(&self, captures: &Captures, path: &str, out: &mut String) {
-        for part in &self.parts {
-            match part {
-                TemplatePart::Literal(text) => out.push_str(text),
-                TemplatePart::Capture(index) => {
-                    out.push_str(captures.get(*index, path).unwrap_or_default())
-                }
-            }
-        }
-    }
-}
-
 /// Header changes, applied as remove, then set, then add.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct HeaderOps {
@@ -176,7 +128,9 @@ pub enum PathRewrite {
     Prefix {
         /// Replacement.
         replacement: Template,
-        /// Length of the matched prefix in bytes.
+        /// Length in bytes of the first match's prefix, without a trailing
+        /// slash. A rule with several matches has one length per match:
+        /// use [`Matched::prefix_len`] of the match that won.
         prefix_len: usize,
     },
 }
@@ -238,7 +192,8 @@ pub struct Matched<'t> {
     /// Template captures from the path match.
     pub captures: Captures,
     /// Length of the path prefix matched by a `Prefix` path match, for
-    /// `ReplacePrefixMatch` rewrites.
+    /// `ReplacePrefixMatch` rewrites. The prefix is counted without a
+    /// trailing slash, so it is 0 for prefix `/` and 4 for `/api/`.
     pub prefix_len: usize,
 }
 
@@ -257,35 +212,112 @@ pub enum Lookup<'t> {
 /// The compiled, immutable route table of one snapshot.
 #[derive(Debug, Default)]
 pub struct RouteTable {
-    // Filled in by the table builder.
+    pub(crate) rules: Vec<Rule>,
+    /// Every match, indexed by rank.
+    pub(crate) entries: Vec<Entry>,
+    pub(crate) hosts: HostIndex,
+    pub(crate) uses_geo: bool,
+    pub(crate) uses_time: bool,
+}
+
+/// The best entry found so far by a lookup.
+struct Search {
+    best: u32,
+    matched: PathMatched,
+    needs_body: u32,
 }
 
 impl RouteTable {
-    /// Finds the winning rule. Does not allocate.
+    /// Finds the winning rule. Does not allocate, except to decode a
+    /// percent-escaped query parameter that a query condition compares.
     pub fn lookup<'t>(&'t self, request: &RequestView<'_>) -> Lookup<'t> {
-        let _ = request;
-        todo!("route lookup")
+        let mut search = Search {
+            best: u32::MAX,
+            matched: PathMatched::default(),
+            needs_body: u32::MAX,
+        };
+        self.hosts.for_each_scope(request.host, |trie| {
+            trie.walk(request.path, |entries| {
+                self.test_node(entries, request, &mut search)
+            });
+        });
+        if search.needs_body < search.best {
+            return Lookup::NeedsBody;
+        }
+        match self.entries.get(search.best as usize) {
+            Some(entry) => Lookup::Matched(self.matched(entry, &search.matched)),
+            None => Lookup::NotFound,
+        }
+    }
+
+    /// Tests the entries of one trie node in rank order, stopping at the
+    /// first whose conditions match or at the best found so far. Always
+    /// continues the walk, because deeper nodes may contain better-ranked
+    /// entries.
+    fn test_node(&self, entries: &[u32], request: &RequestView<'_>, search: &mut Search) -> bool {
+        for &id in entries {
+            if id >= search.best {
+                break;
+            }
+            match self.entries[id as usize].evaluate(request) {
+                Ok(matched) => {
+                    search.best = id;
+                    search.matched = matched;
+                    break;
+                }
+                Err(Miss::GraphqlNotRead) => search.needs_body = search.needs_body.min(id),
+                Err(_) => {}
+            }
+        }
+        true
+    }
+
+    /// Builds the result, with captures in the order of the rule's
+    /// variables.
+    pub(crate) fn matched<'t>(&'t self, entry: &Entry, path: &PathMatched) -> Matched<'t> {
+        let mut ordered = [(0u32, 0u32); MAX_CAPTURES];
+        for (index, &slot) in entry.capture_slots.iter().enumerate().take(path.span_count) {
+            if slot != NO_SLOT {
+                ordered[usize::from(slot)] = path.spans[index];
+            }
+        }
+        let mut captures = Captures::default();
+        for &(start, end) in &ordered[..usize::from(entry.slot_count)] {
+            captures.push(start as usize, end as usize);
+        }
+        Matched {
+            rule: &self.rules[entry.rule as usize],
+            match_index: usize::from(entry.match_index),
+            captures,
+            prefix_len: path.prefix_len,
+        }
     }
 
     /// Whether any match has a geography condition, so the caller knows
     /// whether to resolve the client's country.
     pub fn uses_geo(&self) -> bool {
-        todo!()
+        self.uses_geo
     }
 
     /// Whether any match has a time window, so the caller knows whether to
     /// read the clock.
     pub fn uses_time(&self) -> bool {
-        todo!()
+        self.uses_time
     }
 
     /// Number of rules.
     pub fn len(&self) -> usize {
-        todo!()
+        self.rules.len()
     }
 
     /// Whether the table has no rules.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Number of ranked matches: one per match and host class of each
+    /// rule.
+    pub fn match_count(&self) -> usize {
+        self.entries.len()
     }
 }

@@ -1,6 +1,7 @@
 //! The Portcullis operator binary.
 
 use clap::{Parser, Subcommand};
+use portcullis_operator::cli::RunArgs;
 
 /// Portcullis control plane.
 #[derive(Parser)]
@@ -14,11 +15,14 @@ struct Args {
 enum Command {
     /// Print the CustomResourceDefinition manifests as YAML.
     Crds,
+    /// Watch the cluster, publish snapshots and write Route status.
+    Run(RunArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Args::parse().command {
         Command::Crds => print!("{}", portcullis_crds::crd_manifests()),
+        Command::Run(args) => portcullis_operator::run::run(args)?,
     }
     Ok(())
 }

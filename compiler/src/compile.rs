@@ -1,0 +1,315 @@
+//! The compile pass: validate and resolve every Route, collect
+//! certificates, and give one diagnostic per resource.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::Metadata;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use portcullis_crds::Route;
+use rustc_hash::FxHashMap;
+
+use crate::grant::Grants;
+use crate::ir::{CertificateIr, RouteIr, SnapshotIr};
+use crate::resolve::{Inventory, resolve_route, secret_pem, slice_service};
+use crate::{Diagnostic, FieldError, ObjectRef, Resource};
+
+/// The IR of every accepted resource and the diagnostics of all of them.
+pub(crate) struct Pass {
+    pub(crate) ir: SnapshotIr,
+    pub(crate) diagnostics: Vec<Diagnostic>,
+}
+
+/// Validates and resolves `resources` into IR and diagnostics.
+pub(crate) fn run(resources: &[Resource]) -> Pass {
+    let mut diagnostics = Vec::new();
+    let inventory = build_inventory(resources, &mut diagnostics);
+    let routes = unique_routes(resources, &mut diagnostics);
+    let mut accepted: Vec<(&Route, RouteIr)> = Vec::new();
+    let mut route_diagnostics: BTreeMap<(String, String), Diagnostic> = BTreeMap::new();
+    for route in routes {
+        let object = ObjectRef::new(
+            "Route",
+            namespace_of(&route.metadata),
+            name_of(&route.metadata),
+        );
+        let generation = route.metadata.generation;
+        let errors = crate::validate::check_spec(&route.spec);
+        let key = (object.namespace.clone(), object.name.clone());
+        if !errors.is_empty() {
+            tracing::debug!(route = %object, errors = errors.len(), "route rejected");
+            route_diagnostics.insert(key, Diagnostic::rejected(object, generation, errors));
+            continue;
+        }
+        let resolved = resolve_route(route, &inventory);
+        let mut diagnostic = Diagnostic::accepted(object, generation);
+        diagnostic.unresolved_refs = resolved.unresolved;
+        route_diagnostics.insert(key, diagnostic);
+        accepted.push((route, resolved.ir));
+    }
+    let certificates = collect_certificates(&accepted, &inventory, &mut route_diagnostics);
+    diagnostics.extend(route_diagnostics.into_values());
+    let ir = SnapshotIr {
+        routes: accepted.into_iter().map(|(_, ir)| ir).collect(),
+        certificates,
+    };
+    Pass { ir, diagnostics }
+}
+
+fn namespace_of(meta: &ObjectMeta) -> &str {
+    meta.namespace.as_deref().unwrap_or("default")
+}
+
+fn name_of(meta: &ObjectMeta) -> &str {
+    meta.name.as_deref().unwrap_or("")
+}
+
+/// Routes sorted by namespace and name. When two share a name, the one
+/// with the higher generation wins, then the one whose JSON sorts first,
+/// so the choice does not depend on input order; the other is rejected.
+fn unique_routes<'a>(
+    resources: &'a [Resource],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<&'a Route> {
+    let mut routes: Vec<&Route> = resources
+        .iter()
+        .filter_map(|resource| match resource {
+            Resource::Route(route) => Some(&**route),
+            _ => None,
+        })
+        .collect();
+    routes.sort_by(|a, b| {
+        let key = |r: &'a Route| (namespace_of(&r.metadata), name_of(&r.metadata));
+        key(a)
+            .cmp(&key(b))
+            .then_with(|| b.metadata.generation.cmp(&a.metadata.generation))
+    });
+    let mut unique: Vec<&Route> = Vec::with_capacity(routes.len());
+    for route in routes {
+        let same = unique.last().is_some_and(|last| {
+            namespace_of(&last.metadata) == namespace_of(&route.metadata)
+                && name_of(&last.metadata) == name_of(&route.metadata)
+        });
+        if !same {
+            unique.push(route);
+            continue;
+        }
+        let previous = unique
+            .pop()
+            .expect("a previous route exists when names repeat");
+        let (keep, drop) = pick_duplicate(previous, route);
+        unique.push(keep);
+        let object = ObjectRef::new(
+            "Route",
+            namespace_of(&drop.metadata),
+            name_of(&drop.metadata),
+        );
+        let error = FieldError::new(
+            "metadata.name",
+            "DuplicateResource",
+            "another Route with this namespace and name is in the configuration; remove one of them",
+        );
+        diagnostics.push(Diagnostic::rejected(
+            object,
+            drop.metadata.generation,
+            vec![error],
+        ));
+    }
+    unique
+}
+
+fn pick_duplicate<'a>(first: &'a Route, second: &'a Route) -> (&'a Route, &'a Route) {
+    if first.metadata.generation != second.metadata.generation {
+        return (first, second);
+    }
+    let text = |route: &Route| serde_json::to_string(route).unwrap_or_default();
+    if text(first) <= text(second) {
+        (first, second)
+    } else {
+        (second, first)
+    }
+}
+
+fn build_inventory<'a>(
+    resources: &'a [Resource],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Inventory<'a> {
+    let mut inventory = Inventory::default();
+    let mut grants = Vec::new();
+    for resource in resources {
+        match resource {
+            Resource::Route(_) => {}
+            Resource::Service(service) => {
+                let meta = service.metadata();
+                insert_unique(
+                    &mut inventory.services,
+                    (namespace_of(meta), name_of(meta)),
+                    &**service,
+                );
+                diagnostics.push(Diagnostic::accepted(
+                    object_of("Service", meta),
+                    meta.generation,
+                ));
+            }
+            Resource::EndpointSlice(slice) => {
+                let meta = slice.metadata();
+                if let Some(service) = slice_service(slice) {
+                    inventory
+                        .slices
+                        .entry((namespace_of(meta), service))
+                        .or_default()
+                        .push(&**slice);
+                }
+                diagnostics.push(Diagnostic::accepted(
+                    object_of("EndpointSlice", meta),
+                    meta.generation,
+                ));
+            }
+            Resource::Secret(secret) => {
+                let meta = secret.metadata();
+                insert_unique(
+                    &mut inventory.secrets,
+                    (namespace_of(meta), name_of(meta)),
+                    &**secret,
+                );
+            }
+            Resource::ReferenceGrant(grant) => {
+                grants.push(&**grant);
+                diagnostics.push(Diagnostic::accepted(
+                    object_of("ReferenceGrant", &grant.metadata),
+                    grant.metadata.generation,
+                ));
+            }
+        }
+    }
+    inventory.grants = Grants::new(grants);
+    add_secret_diagnostics(&inventory, diagnostics);
+    inventory
+}
+
+/// Inserts, keeping the value whose JSON sorts first when a key repeats,
+/// so duplicates resolve the same way in any input order.
+fn insert_unique<'a, T: serde::Serialize>(
+    map: &mut FxHashMap<(&'a str, &'a str), &'a T>,
+    key: (&'a str, &'a str),
+    value: &'a T,
+) {
+    match map.get(&key) {
+        Some(existing) => {
+            let text = |item: &T| serde_json::to_string(item).unwrap_or_default();
+            if text(value) < text(existing) {
+                map.insert(key, value);
+            }
+        }
+        None => {
+            map.insert(key, value);
+        }
+    }
+}
+
+fn object_of(kind: &str, meta: &ObjectMeta) -> ObjectRef {
+    ObjectRef::new(kind, namespace_of(meta), name_of(meta))
+}
+
+/// One diagnostic per Secret: TLS Secrets are rejected when their PEM does
+/// not parse, other Secrets are accepted as they are.
+fn add_secret_diagnostics(inventory: &Inventory<'_>, diagnostics: &mut Vec<Diagnostic>) {
+    for secret in inventory.secrets.values() {
+        let object = object_of("Secret", &secret.metadata);
+        let generation = secret.metadata.generation;
+        let is_tls = secret.type_.as_deref() == Some("kubernetes.io/tls");
+        match secret_pem(secret) {
+            Err(error) if is_tls => {
+                diagnostics.push(Diagnostic::rejected(object, generation, vec![error]))
+            }
+            _ => diagnostics.push(Diagnostic::accepted(object, generation)),
+        }
+    }
+}
+
+/// Certificates referenced by accepted Routes, each with the hostnames of
+/// the Routes that reference it. A missing, invalid or unpermitted Secret
+/// is reported on the Route and left out.
+fn collect_certificates(
+    accepted: &[(&Route, RouteIr)],
+    inventory: &Inventory<'_>,
+    route_diagnostics: &mut BTreeMap<(String, String), Diagnostic>,
+) -> Vec<CertificateIr> {
+    let mut certificates: BTreeMap<(String, String), CertificateIr> = BTreeMap::new();
+    for (route, ir) in accepted {
+        let Some(tls) = &route.spec.tls else {
+            continue;
+        };
+        let key = (ir.namespace.clone(), ir.name.clone());
+        for (index, reference) in tls.certificate_refs.iter().enumerate() {
+            let field = format!("spec.tls.certificateRefs[{index}]");
+            match certificate(
+                ir,
+                &reference.name,
+                reference.namespace.as_deref(),
+                inventory,
+            ) {
+                Ok(found) => {
+                    let entry = certificates
+                        .entry((found.secret.namespace.clone(), found.secret.name.clone()))
+                        .or_insert(found);
+                    entry.hostnames.extend(ir.hostnames.iter().cloned());
+                }
+                Err((reason, message)) => {
+                    if let Some(diagnostic) = route_diagnostics.get_mut(&key) {
+                        diagnostic
+                            .unresolved_refs
+                            .push(FieldError::new(&field, reason, message));
+                    }
+                }
+            }
+        }
+    }
+    certificates
+        .into_values()
+        .map(|mut certificate| {
+            certificate.hostnames.sort();
+            certificate.hostnames.dedup();
+            certificate
+        })
+        .collect()
+}
+
+fn certificate(
+    route: &RouteIr,
+    name: &str,
+    namespace: Option<&str>,
+    inventory: &Inventory<'_>,
+) -> Result<CertificateIr, (&'static str, String)> {
+    let namespace = namespace.unwrap_or(&route.namespace);
+    if !inventory
+        .grants
+        .permits(&route.namespace, namespace, "Secret", name)
+    {
+        return Err((
+            "RefNotPermitted",
+            format!(
+                "Secret {namespace}/{name} is in another namespace and no ReferenceGrant in {namespace} \
+                 permits Routes from {}; add one or copy the Secret",
+                route.namespace
+            ),
+        ));
+    }
+    let secret = inventory.secrets.get(&(namespace, name)).ok_or_else(|| {
+        (
+            "SecretNotFound",
+            format!("Secret {namespace}/{name} not found; create it or fix the reference"),
+        )
+    })?;
+    let (cert_pem, key_pem) = secret_pem(secret).map_err(|error| {
+        (
+            "InvalidSecret",
+            format!("Secret {namespace}/{name}: {}", error.message),
+        )
+    })?;
+    Ok(CertificateIr {
+        secret: ObjectRef::new("Secret", namespace, name),
+        hostnames: Vec::new(),
+        cert_pem,
+        key_pem,
+    })
+}

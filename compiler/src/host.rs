@@ -1,0 +1,120 @@
+//! Host scopes: the tries of exact hostnames, wildcard suffixes and Routes
+//! without hostnames, and the allocation-free host normalization that picks
+//! the scopes of a request.
+
+use rustc_hash::FxHashMap;
+
+use crate::trie::Trie;
+
+/// Maximum length of a looked-up hostname, the DNS maximum. A longer Host
+/// header only reaches Routes without hostnames.
+const MAX_HOST_LEN: usize = 253;
+
+/// The tries of every host scope.
+#[derive(Debug, Default)]
+pub(crate) struct HostIndex {
+    /// Exact hostnames, lowercase.
+    pub(crate) exact: FxHashMap<Box<str>, Trie>,
+    /// Wildcard hostnames by their suffix: `*.example.com` under
+    /// `example.com`.
+    pub(crate) wildcard: FxHashMap<Box<str>, Trie>,
+    /// Routes without hostnames.
+    pub(crate) catch_all: Trie,
+}
+
+/// The host scope a Route hostname files its matches under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HostKey<'a> {
+    Exact(&'a str),
+    Wildcard(&'a str),
+    CatchAll,
+}
+
+impl HostIndex {
+    /// Returns the trie of a scope, created on first use.
+    pub(crate) fn trie_mut(&mut self, key: HostKey<'_>) -> &mut Trie {
+        match key {
+            HostKey::Exact(host) => self.exact.entry(host.into()).or_default(),
+            HostKey::Wildcard(suffix) => self.wildcard.entry(suffix.into()).or_default(),
+            HostKey::CatchAll => &mut self.catch_all,
+        }
+    }
+
+    /// Returns the trie of a scope, when it exists.
+    pub(crate) fn trie(&self, key: HostKey<'_>) -> Option<&Trie> {
+        match key {
+            HostKey::Exact(host) => self.exact.get(host),
+            HostKey::Wildcard(suffix) => self.wildcard.get(suffix),
+            HostKey::CatchAll => Some(&self.catch_all),
+        }
+    }
+
+    /// Sorts every trie's entries into rank order.
+    pub(crate) fn finish(&mut self) {
+        self.exact.values_mut().for_each(Trie::finish);
+        self.wildcard.values_mut().for_each(Trie::finish);
+        self.catch_all.finish();
+    }
+
+    /// Calls `visit` with each trie whose Routes serve `host`: the exact
+    /// hostname, every matching wildcard suffix, then the catch-all. The
+    /// host is compared in lowercase, without its port and trailing dot.
+    /// Does not allocate.
+    pub(crate) fn for_each_scope(&self, host: &str, mut visit: impl FnMut(&Trie)) {
+        let mut buffer = [0u8; MAX_HOST_LEN];
+        if let Some(name) = normalize_host(host, &mut buffer) {
+            if let Some(trie) = self.exact.get(name) {
+                visit(trie);
+            }
+            if !self.wildcard.is_empty() {
+                for (index, _) in name.match_indices('.') {
+                    if let Some(trie) = self.wildcard.get(&name[index + 1..]) {
+                        visit(trie);
+                    }
+                }
+            }
+        }
+        visit(&self.catch_all);
+    }
+}
+
+/// Lowercases `host` into `buffer`, without port, brackets' content aside,
+/// and trailing dot. Returns `None` for an empty or too long host or an
+/// IPv6 literal, which no hostname can match.
+pub(crate) fn normalize_host<'b>(
+    host: &str,
+    buffer: &'b mut [u8; MAX_HOST_LEN],
+) -> Option<&'b str> {
+    if host.starts_with('[') {
+        return None;
+    }
+    let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.is_empty() || name.len() > MAX_HOST_LEN {
+        return None;
+    }
+    let target = &mut buffer[..name.len()];
+    target.copy_from_slice(name.as_bytes());
+    target.make_ascii_lowercase();
+    std::str::from_utf8(target).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_normalization_strips_port_and_case() {
+        let mut buffer = [0u8; MAX_HOST_LEN];
+        assert_eq!(
+            normalize_host("A.Example.COM:8443", &mut buffer),
+            Some("a.example.com")
+        );
+        assert_eq!(
+            normalize_host("example.com.", &mut buffer),
+            Some("example.com")
+        );
+        assert_eq!(normalize_host("[::1]:8080", &mut buffer), None);
+        assert_eq!(normalize_host("", &mut buffer), None);
+    }
+}

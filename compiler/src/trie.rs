@@ -1,0 +1,102 @@
+//! A trie over literal leading path segments, one per host scope.
+//!
+//! Each match is filed under the node of its literal leading segments (see
+//! [`crate::pattern::literal_prefix`]). A lookup walks the request path from
+//! the root and tests only the matches filed at the nodes it visits, which
+//! are the only ones whose literal part the path can start with.
+
+use rustc_hash::FxHashMap;
+
+use crate::pattern::segments;
+
+/// Entry ids filed under literal path segments.
+#[derive(Debug, Default)]
+pub(crate) struct Trie {
+    nodes: Vec<Node>,
+}
+
+#[derive(Debug, Default)]
+struct Node {
+    children: FxHashMap<Box<str>, u32>,
+    /// Entry ids, ascending. Ids are ranks, so this is rank order.
+    entries: Vec<u32>,
+}
+
+impl Trie {
+    /// Files `entry` under `path_segments`.
+    pub(crate) fn insert<'s>(&mut self, path_segments: impl Iterator<Item = &'s str>, entry: u32) {
+        if self.nodes.is_empty() {
+            self.nodes.push(Node::default());
+        }
+        let mut node = 0usize;
+        for segment in path_segments {
+            let next = self.nodes.len() as u32;
+            let child = *self.nodes[node]
+                .children
+                .entry(segment.into())
+                .or_insert(next);
+            if child == next {
+                self.nodes.push(Node::default());
+            }
+            node = child as usize;
+        }
+        self.nodes[node].entries.push(entry);
+    }
+
+    /// Sorts every node's entries into rank order.
+    pub(crate) fn finish(&mut self) {
+        for node in &mut self.nodes {
+            node.entries.sort_unstable();
+            node.entries.dedup();
+            node.entries.shrink_to_fit();
+        }
+    }
+
+    /// Calls `visit` with the entries of every node along `path`, root
+    /// first. Stops when `visit` returns false. Does not allocate.
+    pub(crate) fn walk(&self, path: &str, mut visit: impl FnMut(&[u32]) -> bool) {
+        let Some(root) = self.nodes.first() else {
+            return;
+        };
+        if !visit(&root.entries) {
+            return;
+        }
+        let mut node = root;
+        for segment in segments(path) {
+            let Some(&child) = node.children.get(segment) else {
+                return;
+            };
+            node = &self.nodes[child as usize];
+            if !visit(&node.entries) {
+                return;
+            }
+        }
+    }
+
+    /// Calls `visit` with the entries of the nodes along `path_segments`:
+    /// the entries whose literal prefix is a prefix of those segments.
+    pub(crate) fn ancestors<'s>(
+        &self,
+        path_segments: impl Iterator<Item = &'s str>,
+        mut visit: impl FnMut(&[u32]),
+    ) {
+        let Some(mut node) = self.nodes.first() else {
+            return;
+        };
+        visit(&node.entries);
+        for segment in path_segments {
+            let Some(&child) = node.children.get(segment) else {
+                return;
+            };
+            node = &self.nodes[child as usize];
+            visit(&node.entries);
+        }
+    }
+
+    /// Iterates over every entry id in the trie, in no particular order.
+    pub(crate) fn all_entries(&self) -> impl Iterator<Item = u32> + '_ {
+        self.nodes
+            .iter()
+            .flat_map(|node| node.entries.iter().copied())
+    }
+}

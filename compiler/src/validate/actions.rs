@@ -1,0 +1,418 @@
+//! Checks of what a rule does: backends, direct responses and filters.
+
+use portcullis_crds::route::{
+    Backend, DirectResponse, Filter, FilterType, HeaderModifier, HeaderValue, PathMatchType,
+    PathModifier, PathModifierType, RouteRule,
+};
+
+use super::Errors;
+use crate::Template;
+
+/// Checks that exactly one of backends and a direct response is set, and
+/// each of them.
+pub(super) fn check_action(
+    backends: Option<&[Backend]>,
+    direct: Option<&DirectResponse>,
+    field: &str,
+    variables: &[String],
+    errors: &mut Errors,
+) {
+    match (backends, direct) {
+        (Some(_), Some(_)) | (None, None) => errors.push(
+            field,
+            "ConflictingFields",
+            "set exactly one of backends and directResponse",
+        ),
+        _ => {}
+    }
+    if let Some(backends) = backends {
+        check_backends(backends, &format!("{field}.backends"), errors);
+    }
+    if let Some(direct) = direct {
+        check_direct_response(
+            direct,
+            &format!("{field}.directResponse"),
+            variables,
+            errors,
+        );
+    }
+}
+
+fn check_backends(backends: &[Backend], field: &str, errors: &mut Errors) {
+    if backends.is_empty() || backends.len() > 16 {
+        errors.push(field, "InvalidCount", "backends must list 1 to 16 backends");
+    }
+    if !backends.is_empty() && backends.iter().all(|b| b.weight == Some(0)) {
+        errors.push(
+            field,
+            "NoWeight",
+            "at least one backend needs a weight above 0",
+        );
+    }
+    for (index, backend) in backends.iter().enumerate() {
+        check_backend(backend, &format!("{field}[{index}]"), errors);
+    }
+}
+
+fn check_backend(backend: &Backend, field: &str, errors: &mut Errors) {
+    match (&backend.name, &backend.endpoint) {
+        (Some(_), Some(_)) | (None, None) => errors.push(
+            field,
+            "ConflictingFields",
+            "set exactly one of name (a Service) and endpoint (a static address)",
+        ),
+        (Some(_), None) if backend.port.is_none() => errors.push(
+            format!("{field}.port"),
+            "FieldRequired",
+            "port is required with a Service name",
+        ),
+        (None, Some(endpoint)) => {
+            if backend.port.is_some() || backend.namespace.is_some() {
+                errors.push(
+                    field,
+                    "ConflictingFields",
+                    "port and namespace apply only to a Service backend; put the port in endpoint",
+                );
+            }
+            if let Err(message) = parse_endpoint(endpoint) {
+                errors.push(format!("{field}.endpoint"), "InvalidEndpoint", message);
+            }
+        }
+        _ => {}
+    }
+    if backend.port == Some(0) {
+        errors.push(
+            format!("{field}.port"),
+            "OutOfRange",
+            "port must be 1 to 65535",
+        );
+    }
+    if backend.weight.is_some_and(|weight| weight > 1_000_000) {
+        errors.push(
+            format!("{field}.weight"),
+            "OutOfRange",
+            "weight must be 0 to 1000000",
+        );
+    }
+}
+
+/// Parses a static endpoint, `host:port` or `http(s)://host[:port]`, into
+/// whether it uses TLS and its `host:port` authority.
+///
+/// # Errors
+/// Returns a message naming the problem and the expected form.
+pub(crate) fn parse_endpoint(endpoint: &str) -> Result<(bool, String), String> {
+    let (tls, rest, default_port) = if let Some(rest) = endpoint.strip_prefix("https://") {
+        (true, rest, Some(443))
+    } else if let Some(rest) = endpoint.strip_prefix("http://") {
+        (false, rest, Some(80))
+    } else {
+        (false, endpoint, None)
+    };
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    let expected = "use host:port, http://host:port or https://host:port";
+    if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
+        return Err(format!(
+            "endpoint {endpoint:?} is not an address; {expected}"
+        ));
+    }
+    let (host, port) = split_host_port(authority);
+    let port = match (port, default_port) {
+        (Some(port), _) => port
+            .parse::<u16>()
+            .ok()
+            .filter(|port| *port > 0)
+            .ok_or_else(|| format!("endpoint {endpoint:?} has an invalid port; use 1 to 65535"))?,
+        (None, Some(default)) => default,
+        (None, None) => return Err(format!("endpoint {endpoint:?} has no port; {expected}")),
+    };
+    let bracketed = host.starts_with('[') && host.ends_with(']');
+    if host.is_empty() || (!bracketed && host.contains([':', '[', ']'])) {
+        return Err(format!(
+            "endpoint {endpoint:?} has an invalid host; {expected}"
+        ));
+    }
+    Ok((tls, format!("{host}:{port}")))
+}
+
+/// Splits `host:port`, keeping IPv6 brackets on the host.
+fn split_host_port(authority: &str) -> (&str, Option<&str>) {
+    if authority.starts_with('[') {
+        return match authority.find(']') {
+            Some(end) => {
+                let port = authority[end + 1..].strip_prefix(':');
+                (&authority[..=end], port)
+            }
+            None => (authority, None),
+        };
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    }
+}
+
+fn check_direct_response(
+    direct: &DirectResponse,
+    field: &str,
+    variables: &[String],
+    errors: &mut Errors,
+) {
+    if direct
+        .status
+        .is_some_and(|status| !(200..=599).contains(&status))
+    {
+        errors.push(
+            format!("{field}.status"),
+            "OutOfRange",
+            "status must be 200 to 599",
+        );
+    }
+    check_header_values(
+        &direct.headers,
+        &format!("{field}.headers"),
+        variables,
+        errors,
+    );
+    if let Some(body) = &direct.body {
+        if let Err(message) = Template::parse(body, variables) {
+            errors.push(format!("{field}.body"), "InvalidTemplate", message);
+        }
+    }
+}
+
+fn check_header_values(
+    headers: &[HeaderValue],
+    field: &str,
+    variables: &[String],
+    errors: &mut Errors,
+) {
+    for (index, header) in headers.iter().enumerate() {
+        let entry = format!("{field}[{index}]");
+        if http::HeaderName::from_bytes(header.name.as_bytes()).is_err() {
+            errors.push(
+                format!("{entry}.name"),
+                "InvalidHeaderName",
+                format!("{:?} is not a valid HTTP header name", header.name),
+            );
+        }
+        match Template::parse(&header.value, variables) {
+            Err(message) => errors.push(format!("{entry}.value"), "InvalidTemplate", message),
+            Ok(template) => {
+                if http::HeaderValue::from_str(&template.literal_text()).is_err() {
+                    errors.push(format!("{entry}.value"), "InvalidHeaderValue", "header value holds characters not allowed in HTTP headers, such as control characters");
+                }
+            }
+        }
+    }
+}
+
+/// Checks filters: the field named by `type` is set, each type appears at
+/// most once, URLRewrite and RequestRedirect exclude each other, and
+/// templates use only the rule's variables.
+pub(super) fn check_filters(
+    rule: &RouteRule,
+    rule_field: &str,
+    variables: &[String],
+    errors: &mut Errors,
+) {
+    let mut seen: Vec<FilterType> = Vec::new();
+    for (index, filter) in rule.filters.iter().enumerate() {
+        let field = format!("{rule_field}.filters[{index}]");
+        if seen.contains(&filter.kind) {
+            errors.push(
+                &field,
+                "DuplicateFilter",
+                format!(
+                    "filter type {:?} appears twice; merge them into one",
+                    filter.kind
+                ),
+            );
+        }
+        seen.push(filter.kind);
+        check_filter(filter, rule, &field, variables, errors);
+    }
+    if seen.contains(&FilterType::UrlRewrite) && seen.contains(&FilterType::RequestRedirect) {
+        errors.push(
+            format!("{rule_field}.filters"),
+            "ConflictingFilters",
+            "URLRewrite and RequestRedirect cannot be used together; a redirect is not forwarded",
+        );
+    }
+}
+
+fn check_filter(
+    filter: &Filter,
+    rule: &RouteRule,
+    field: &str,
+    variables: &[String],
+    errors: &mut Errors,
+) {
+    let set = [
+        (
+            FilterType::RequestHeaderModifier,
+            "requestHeaderModifier",
+            filter.request_header_modifier.is_some(),
+        ),
+        (
+            FilterType::ResponseHeaderModifier,
+            "responseHeaderModifier",
+            filter.response_header_modifier.is_some(),
+        ),
+        (
+            FilterType::UrlRewrite,
+            "urlRewrite",
+            filter.url_rewrite.is_some(),
+        ),
+        (
+            FilterType::RequestRedirect,
+            "requestRedirect",
+            filter.request_redirect.is_some(),
+        ),
+    ];
+    for (kind, name, present) in set {
+        if (kind == filter.kind) != present {
+            errors.push(
+                format!("{field}.{name}"),
+                "ConflictingFields",
+                format!("{name} must be set exactly when type is {kind:?}"),
+            );
+        }
+    }
+    if let Some(modifier) = &filter.request_header_modifier {
+        check_modifier(
+            modifier,
+            &format!("{field}.requestHeaderModifier"),
+            variables,
+            errors,
+        );
+    }
+    if let Some(modifier) = &filter.response_header_modifier {
+        check_modifier(
+            modifier,
+            &format!("{field}.responseHeaderModifier"),
+            variables,
+            errors,
+        );
+    }
+    if let Some(rewrite) = &filter.url_rewrite {
+        let field = format!("{field}.urlRewrite");
+        if let Some(hostname) = &rewrite.hostname {
+            if let Err(message) = Template::parse(hostname, variables) {
+                errors.push(format!("{field}.hostname"), "InvalidTemplate", message);
+            }
+        }
+        if let Some(path) = &rewrite.path {
+            check_path_modifier(path, rule, &format!("{field}.path"), variables, errors);
+        }
+    }
+    if let Some(redirect) = &filter.request_redirect {
+        let field = format!("{field}.requestRedirect");
+        if redirect
+            .scheme
+            .as_deref()
+            .is_some_and(|s| s != "http" && s != "https")
+        {
+            errors.push(
+                format!("{field}.scheme"),
+                "NotSupported",
+                "scheme must be http or https",
+            );
+        }
+        if redirect
+            .status_code
+            .is_some_and(|code| ![301, 302, 303, 307, 308].contains(&code))
+        {
+            errors.push(
+                format!("{field}.statusCode"),
+                "NotSupported",
+                "statusCode must be 301, 302, 303, 307 or 308",
+            );
+        }
+        if redirect.port == Some(0) {
+            errors.push(
+                format!("{field}.port"),
+                "OutOfRange",
+                "port must be 1 to 65535",
+            );
+        }
+        if let Some(path) = &redirect.path {
+            check_path_modifier(path, rule, &format!("{field}.path"), variables, errors);
+        }
+    }
+}
+
+fn check_modifier(
+    modifier: &HeaderModifier,
+    field: &str,
+    variables: &[String],
+    errors: &mut Errors,
+) {
+    check_header_values(&modifier.set, &format!("{field}.set"), variables, errors);
+    check_header_values(&modifier.add, &format!("{field}.add"), variables, errors);
+    for (index, name) in modifier.remove.iter().enumerate() {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            errors.push(
+                format!("{field}.remove[{index}]"),
+                "InvalidHeaderName",
+                format!("{name:?} is not a valid HTTP header name"),
+            );
+        }
+    }
+}
+
+fn check_path_modifier(
+    path: &PathModifier,
+    rule: &RouteRule,
+    field: &str,
+    variables: &[String],
+    errors: &mut Errors,
+) {
+    if !path.value.starts_with('/') {
+        errors.push(
+            format!("{field}.value"),
+            "InvalidPath",
+            "replacement path must start with '/'",
+        );
+    }
+    if let Err(message) = Template::parse(&path.value, variables) {
+        errors.push(format!("{field}.value"), "InvalidTemplate", message);
+    }
+    let all_prefix = rule.matches.iter().all(|m| {
+        m.path
+            .as_ref()
+            .is_none_or(|p| p.kind == PathMatchType::Prefix)
+    });
+    if path.kind == PathModifierType::ReplacePrefixMatch && !all_prefix {
+        errors.push(
+            format!("{field}.type"),
+            "InvalidFilter",
+            "ReplacePrefixMatch needs every match of the rule to use a Prefix path; use ReplaceFullPath",
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_endpoint;
+
+    #[test]
+    fn endpoint_forms_parse() {
+        assert_eq!(
+            parse_endpoint("10.0.0.1:8080"),
+            Ok((false, "10.0.0.1:8080".to_owned()))
+        );
+        assert_eq!(
+            parse_endpoint("https://api.example.com"),
+            Ok((true, "api.example.com:443".to_owned()))
+        );
+        assert_eq!(
+            parse_endpoint("http://[::1]:9000/"),
+            Ok((false, "[::1]:9000".to_owned()))
+        );
+        assert!(parse_endpoint("example.com").is_err());
+        assert!(parse_endpoint("example.com:0").is_err());
+        assert!(parse_endpoint("http://a/b").is_err());
+        assert!(parse_endpoint("::1:80").is_err());
+    }
+}

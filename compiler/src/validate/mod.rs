@@ -1,0 +1,117 @@
+//! Checks a typed Route for everything the API server cannot: the CEL rules
+//! of the CRD, patterns that must compile, templates, time zones, endpoint
+//! syntax and cross-field rules.
+//!
+//! Every problem becomes a [`FieldError`] with the path of the field, so one
+//! pass reports all of them.
+
+mod actions;
+mod matches;
+
+use std::sync::LazyLock;
+
+use portcullis_crds::route::{RouteRule, RouteSpec};
+use regex::Regex;
+
+use crate::FieldError;
+
+pub(crate) use actions::parse_endpoint;
+pub(crate) use matches::{parse_clock, rule_variables};
+
+/// Hostname or wildcard hostname, as in the CRD schema.
+static HOSTNAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"^(\*\.)?[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$",
+    )
+    .expect("hostname pattern compiles")
+});
+
+/// Collects field errors with the path of the field being checked.
+pub(crate) struct Errors {
+    errors: Vec<FieldError>,
+}
+
+impl Errors {
+    fn push(&mut self, field: impl Into<String>, reason: &str, message: impl Into<String>) {
+        self.errors.push(FieldError::new(field, reason, message));
+    }
+}
+
+/// Checks a Route spec. Returns every problem found; empty when valid.
+pub(crate) fn check_spec(spec: &RouteSpec) -> Vec<FieldError> {
+    let mut errors = Errors { errors: Vec::new() };
+    check_hostnames(&spec.hostnames, &mut errors);
+    if spec.rules.is_empty() {
+        errors.push(
+            "spec.rules",
+            "FieldRequired",
+            "spec.rules must list at least one rule",
+        );
+    }
+    if spec.rules.len() > 64 {
+        errors.push(
+            "spec.rules",
+            "TooMany",
+            "spec.rules has more than 64 rules; split the Route",
+        );
+    }
+    for (index, rule) in spec.rules.iter().enumerate() {
+        check_rule(rule, &format!("spec.rules[{index}]"), &mut errors);
+    }
+    if let Some(tls) = &spec.tls {
+        if tls.certificate_refs.is_empty() {
+            errors.push(
+                "spec.tls.certificateRefs",
+                "FieldRequired",
+                "spec.tls.certificateRefs must list at least one Secret",
+            );
+        }
+    }
+    errors.errors
+}
+
+fn check_hostnames(hostnames: &[String], errors: &mut Errors) {
+    let mut seen: Vec<String> = Vec::with_capacity(hostnames.len());
+    for (index, hostname) in hostnames.iter().enumerate() {
+        let field = format!("spec.hostnames[{index}]");
+        if hostname.len() > 253 || !HOSTNAME.is_match(hostname) {
+            errors.push(
+                &field,
+                "InvalidHostname",
+                format!("hostname {hostname:?} is invalid; use DNS labels such as a.example.com, optionally starting with '*.'"),
+            );
+            continue;
+        }
+        let lower = hostname.to_ascii_lowercase();
+        if seen.contains(&lower) {
+            errors.push(
+                &field,
+                "DuplicateHostname",
+                format!("hostname {hostname:?} is listed twice; remove the repeat"),
+            );
+        }
+        seen.push(lower);
+    }
+}
+
+fn check_rule(rule: &RouteRule, field: &str, errors: &mut Errors) {
+    let variables = matches::check_matches(&rule.matches, field, errors);
+    actions::check_action(
+        rule.backends.as_deref(),
+        rule.direct_response.as_ref(),
+        field,
+        &variables,
+        errors,
+    );
+    if let Some(fallback) = &rule.fallback {
+        let fallback_field = format!("{field}.fallback");
+        actions::check_action(
+            fallback.backends.as_deref(),
+            fallback.direct_response.as_ref(),
+            &fallback_field,
+            &variables,
+            errors,
+        );
+    }
+    actions::check_filters(rule, field, &variables, errors);
+}

@@ -1,0 +1,186 @@
+//! Writes Route status with server-side apply, only when it changed, and
+//! records a Kubernetes Event for each new rejection.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Api, Client, Resource};
+use portcullis_crds::Route;
+use serde_json::json;
+
+use crate::controller::route_key;
+use crate::metrics::Metrics;
+use crate::ready::RouteKey;
+use crate::status::{Computed, differs, merge};
+
+/// Field manager of every status write.
+pub const FIELD_MANAGER: &str = "portcullis-operator";
+
+/// Writes status and events, remembering what it wrote.
+pub struct StatusWriter {
+    client: Client,
+    recorder: Recorder,
+    metrics: Arc<Metrics>,
+    written: HashMap<RouteKey, Written>,
+}
+
+/// The last write to one Route. The reflector may not have seen that write
+/// yet on the next pass; the record keeps the pass from writing it again.
+struct Written {
+    uid: Option<String>,
+    /// The Route's resourceVersion before the write.
+    resource_version_before: Option<String>,
+    conditions: Vec<Condition>,
+}
+
+// === impl StatusWriter ===
+
+impl StatusWriter {
+    /// Creates a writer that reports as `portcullis-operator`.
+    pub fn new(client: Client, metrics: Arc<Metrics>) -> Self {
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.to_owned(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics,
+            written: HashMap::new(),
+        }
+    }
+
+    /// Writes `computed` to the Route's status when it differs from what
+    /// the Route already says. While `hold_ready` is set, an existing
+    /// `Ready=True` is kept unless the computed one is also true, so
+    /// replicas reconnecting after an operator restart do not flap it.
+    pub async fn apply(&mut self, route: &Route, mut computed: Vec<Computed>, hold_ready: bool) {
+        let key = route_key(route);
+        let existing = self.existing(&key, route);
+        if hold_ready {
+            keep_ready(&existing, &mut computed);
+        }
+        if !differs(&existing, &computed) {
+            return;
+        }
+        let now = Time(Timestamp::now());
+        let conditions = merge(&existing, &computed, &now);
+        match self.patch(route, &conditions).await {
+            Ok(()) => {
+                self.metrics.status_written();
+                tracing::debug!(route = %format!("{}/{}", key.0, key.1), "route status written");
+                self.record_events(route, &existing, &computed).await;
+                self.written.insert(
+                    key,
+                    Written {
+                        uid: route.metadata.uid.clone(),
+                        resource_version_before: route.metadata.resource_version.clone(),
+                        conditions,
+                    },
+                );
+            }
+            Err(error) => {
+                self.metrics.reconcile_error();
+                tracing::warn!(route = %format!("{}/{}", key.0, key.1), %error, "writing route status failed; retrying on the next change");
+            }
+        }
+    }
+
+    /// Drops the records of Routes that no longer exist.
+    pub fn forget_missing(&mut self, routes: &[Arc<Route>]) {
+        let present: std::collections::HashSet<RouteKey> = routes.iter().map(|route| route_key(route)).collect();
+        self.written.retain(|key, _| present.contains(key));
+    }
+
+    /// The conditions the Route has now: from the reflector, or from this
+    /// writer's last write when the reflector has not caught up with it.
+    fn existing(&self, key: &RouteKey, route: &Route) -> Vec<Condition> {
+        if let Some(written) = self.written.get(key) {
+            let same_object = written.uid == route.metadata.uid;
+            let stale = written.resource_version_before == route.metadata.resource_version;
+            if same_object && stale {
+                return written.conditions.clone();
+            }
+        }
+        route.status.as_ref().map(|status| status.conditions.clone()).unwrap_or_default()
+    }
+
+    async fn patch(&self, route: &Route, conditions: &[Condition]) -> kube::Result<()> {
+        let namespace = route.metadata.namespace.as_deref().unwrap_or("default");
+        let name = route.metadata.name.as_deref().unwrap_or_default();
+        let api: Api<Route> = Api::namespaced(self.client.clone(), namespace);
+        let body = json!({
+            "apiVersion": Route::api_version(&()),
+            "kind": Route::kind(&()),
+            "metadata": { "name": name },
+            "status": { "conditions": conditions },
+        });
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        api.patch_status(name, &params, &Patch::Apply(&body)).await?;
+        Ok(())
+    }
+
+    /// Publishes a Warning event for each condition that turned into a
+    /// failure with this write.
+    async fn record_events(&self, route: &Route, existing: &[Condition], computed: &[Computed]) {
+        let reference = route.object_ref(&());
+        for condition in computed {
+            let Some(reason) = failure_reason(condition) else {
+                continue;
+            };
+            let unchanged = existing.iter().any(|old| {
+                old.type_ == condition.type_ && old.status == condition.status && old.reason == condition.reason
+                    && old.message == condition.message
+            });
+            if unchanged {
+                continue;
+            }
+            let event = Event {
+                type_: EventType::Warning,
+                reason: reason.to_owned(),
+                note: Some(condition.message.chars().take(1024).collect()),
+                action: "Reconcile".to_owned(),
+                secondary: None,
+            };
+            match self.recorder.publish(&event, &reference).await {
+                Ok(()) => self.metrics.event_published(),
+                Err(error) => {
+                    self.metrics.reconcile_error();
+                    tracing::warn!(%error, reason, "publishing an event failed");
+                }
+            }
+        }
+    }
+}
+
+/// The event reason for a failed condition, or `None` for a healthy one.
+fn failure_reason(condition: &Computed) -> Option<&str> {
+    match (condition.type_, condition.status) {
+        ("Accepted", "False") => Some("RouteRejected"),
+        ("ResolvedRefs", "False") => Some(condition.reason.as_str()),
+        ("Ready", "False") if condition.reason == "Rejected" => Some("ReplicaRejected"),
+        _ => None,
+    }
+}
+
+/// Replaces a computed `Ready` that waits for replicas by the existing one
+/// when that one is true. A rejection or an invalid Route still shows.
+fn keep_ready(existing: &[Condition], computed: &mut [Computed]) {
+    let Some(old) = existing.iter().find(|condition| condition.type_ == "Ready" && condition.status == "True") else {
+        return;
+    };
+    let Some(ready) = computed.iter_mut().find(|condition| condition.type_ == "Ready") else {
+        return;
+    };
+    let reconnecting = ready.reason == "Pending" || ready.reason == "NoReplicas";
+    if reconnecting {
+        ready.status = "True";
+        ready.reason = old.reason.clone();
+        ready.message = old.message.clone();
+        ready.observed_generation = old.observed_generation.unwrap_or(ready.observed_generation);
+    }
+}
