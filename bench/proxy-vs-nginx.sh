@@ -11,17 +11,18 @@
 # until the admin endpoint reports a new generation. It prints the failed
 # requests and the p99 during the swaps next to the steady p99 of phase 1.
 #
-# Placement on a 2-core machine: the proxy under test runs on PROXY_CPU; the
-# backend and wrk share LOAD_CPU. Both proxies get one worker (nginx
+# Placement on a 2-core machine: the proxy under test runs on PROXY_CPU, and
+# the backend and wrk share LOAD_CPU. Both proxies get one worker (nginx
 # `worker_processes 1`, Portcullis `--worker-threads 1`).
 #
 # Everything listens on 127.0.0.1 and every run is bounded in time. Missing
-# tools come from Debian packages (nginx-light, wrk, curl); the system nginx
-# service is not used: both nginx instances run from a temporary prefix.
+# tools come from Debian packages (nginx-light, wrk, curl). The system nginx
+# service is not used, because both nginx instances run from a temporary
+# prefix.
 #
 # Settings (environment): RUNS (5), DURATION (10s), CONNECTIONS (64),
 # SWAPS (100), PROXY_CPU (1), LOAD_CPU (0), SWAP_TIMEOUT seconds per swap (10),
-# PORTCULLIS_BIN (a prebuilt binary to measure; when set, nothing is built).
+# PORTCULLIS_BIN (a prebuilt binary to measure, which skips the build).
 set -euo pipefail
 
 RUNS=${RUNS:-5}
@@ -70,8 +71,8 @@ install_tools() {
     if ((${#missing[@]} > 0)); then
         log "installing ${missing[*]} from Debian packages"
         apt-get update -q
-        # The package's postinst may try to start the system service; the
-        # benchmark never uses it and runs its own instances below.
+        # The package's postinst may start the system service. The benchmark
+        # never uses it and runs its own instances below.
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
     fi
 }
@@ -254,7 +255,7 @@ parse_wrk() {
     non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$file")
     socket=$(awk -F'[ ,]+' '/Socket errors:/ {print $4 + $6 + $8 + $10}' "$file")
     requests=$(awk '/requests in/ {print $1}' "$file")
-    [[ -n $rps && -n $requests ]] || die "failed to parse wrk output in $file; wrk may have failed, see that file"
+    [[ -n $rps && -n $requests ]] || die "failed to parse wrk output in $file (check that file for a wrk error)"
     echo "$rps $p50 $p99 $((${non2xx:-0} + ${socket:-0})) $requests"
 }
 
@@ -277,7 +278,7 @@ measure() {
     result=$(parse_wrk "$out")
     read -r rps p50 p99 errors requests <<<"$result"
     printf '| %d | %-10s | %10s | %8s | %8s | %6s |\n' "$run" "$name" "$rps" "$p50" "$p99" "$errors"
-    echo "$name $rps $p50 $p99 $errors" >>"$WORK/results.txt"
+    echo "$name $run $rps $p50 $p99 $errors" >>"$WORK/results.txt"
 }
 
 phase_compare() {
@@ -302,46 +303,58 @@ phase_compare() {
     local column name
     echo
     for name in nginx portcullis; do
-        for column in 2 3 4; do
+        for column in 3 4 5; do
             awk -v n="$name" -v c="$column" '$1 == n {print $c}' "$WORK/results.txt" |
                 median >"$WORK/median-$name-$column"
         done
         printf 'median %-10s: %s requests/s, p50 %s ms, p99 %s ms\n' "$name" \
-            "$(cat "$WORK/median-$name-2")" "$(cat "$WORK/median-$name-3")" "$(cat "$WORK/median-$name-4")"
+            "$(cat "$WORK/median-$name-3")" "$(cat "$WORK/median-$name-4")" "$(cat "$WORK/median-$name-5")"
     done
-    awk -v p="$(cat "$WORK/median-portcullis-2")" -v n="$(cat "$WORK/median-nginx-2")" \
+    awk -v p="$(cat "$WORK/median-portcullis-3")" -v n="$(cat "$WORK/median-nginx-3")" \
         'BEGIN { printf "ratio portcullis/nginx (median requests/s): %.3f\n", p / n }'
-    awk -v p="$(cat "$WORK/median-portcullis-4")" -v n="$(cat "$WORK/median-nginx-4")" \
+    awk -v p="$(cat "$WORK/median-portcullis-5")" -v n="$(cat "$WORK/median-nginx-5")" \
         'BEGIN { printf "ratio portcullis/nginx (median p99): %.3f\n", p / n }'
+    # The ratio within each pair cancels drift that lasts longer than a pair.
+    awk '{ rps[$1 " " $2] = $3 } END {
+        for (key in rps) if (key ~ /^nginx /) {
+            run = substr(key, 7)
+            printf "%.3f\n", rps["portcullis " run] / rps[key]
+        }
+    }' "$WORK/results.txt" | median | xargs printf 'median of per-pair ratios (requests/s): %s\n'
 }
 
 # Rewrites the route and waits until the admin endpoint shows a generation
-# above $2.
+# above $2, then appends the time from write to new generation, in ms, to
+# the swap-times file.
 swap_once() {
-    local revision=$1 before=$2 deadline=$((SECONDS + SWAP_TIMEOUT))
+    local revision=$1 before=$2 deadline=$((SECONDS + SWAP_TIMEOUT)) start=$EPOCHREALTIME
     write_route "$revision" "$BACKEND_PORT"
     while (($(current_generation) <= before)); do
         ((SECONDS < deadline)) || die "swap $revision not applied within $SWAP_TIMEOUT s"
-        sleep 0.02
+        sleep 0.01
     done
+    awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", (b - a) * 1000 }' \
+        >>"$WORK/swap-times.txt"
 }
 
 phase_swaps() {
     local out=$WORK/wrk-swaps.txt wrk_pid generation start elapsed result
-    # wrk stops and prints its report on SIGINT; the long duration only
-    # bounds the run if the swaps stall.
-    run_wrk -d300s "http://$PORTCULLIS_HTTP/" >"$out" &
+    # wrk stops and prints its report on SIGINT, and the long duration only
+    # bounds the run if the swaps stall. It is started without a function
+    # wrapper so that $! is the pid of wrk itself (taskset execs it).
+    taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d300s --latency \
+        "http://$PORTCULLIS_HTTP/" >"$out" &
     wrk_pid=$!
     PIDS+=("$wrk_pid")
     wait_http_ok "http://$PORTCULLIS_HTTP/" 5
     sleep 1 # let wrk open its connections before the first swap
 
-    start=$SECONDS
+    start=$EPOCHREALTIME
     for revision in $(seq 1 "$SWAPS"); do
         generation=$(current_generation)
         swap_once "$revision" "$generation"
     done
-    elapsed=$((SECONDS - start))
+    elapsed=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 
     kill -INT "$wrk_pid"
     wait "$wrk_pid" || true
@@ -349,17 +362,18 @@ phase_swaps() {
     read -r rps p50 p99 errors requests <<<"$result"
     echo
     echo "swaps: $SWAPS applied in ${elapsed} s under load"
+    echo "time from file write to new generation (polled every 10 ms): median" \
+        "$(median <"$WORK/swap-times.txt") ms, max $(sort -g "$WORK/swap-times.txt" | tail -n 1) ms"
     echo "requests during swaps: $requests, failed (non-2xx + socket errors): $errors"
     echo "during swaps: $rps requests/s, p50 $p50 ms, p99 $p99 ms"
-    echo "steady (phase 1 median): p99 $(cat "$WORK/median-portcullis-4") ms"
-    grep -c '"resource rejected"' "$WORK/portcullis.log" |
-        xargs printf 'resource rejected log lines: %s\n'
+    echo "steady (phase 1 median): p99 $(cat "$WORK/median-portcullis-5") ms"
+    echo "resource rejected log lines: $(grep -c '"resource rejected"' "$WORK/portcullis.log" || true)"
 }
 
 print_machine() {
     echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
     echo "memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo), kernel $(uname -r)"
-    # Other work on the machine skews every number; the load average shows it.
+    # Other work on the machine skews every number, and the load average shows how much.
     echo "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "nginx: $("$(nginx_bin)" -v 2>&1 | cut -d/ -f2), wrk: $(wrk -v 2>&1 | head -n 1 | awk '{print $2}')"
     echo "settings: RUNS=$RUNS DURATION=$DURATION CONNECTIONS=$CONNECTIONS SWAPS=$SWAPS" \

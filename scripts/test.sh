@@ -3,8 +3,8 @@
 # warnings denied, and the whole test suite. The end-to-end tests start the
 # built binaries, so the script builds them first.
 #
-# Needs only a Rust toolchain with rustfmt and clippy; no network at test time
-# beyond what cargo needs to fetch locked dependencies. Exits non-zero on the
+# Needs only a Rust toolchain with rustfmt and clippy. The network is used
+# only by cargo, to fetch the locked dependencies. Exits non-zero on the
 # first failing step.
 #
 # Usage: scripts/test.sh   (from any directory)
@@ -20,8 +20,8 @@ step "build binaries used by the end-to-end tests"
 cargo build --workspace --bins
 
 # Hook: the operator end-to-end tests need a test Kubernetes API server.
-# Build or fetch it here, before `cargo test`, with its own script
-# (for example scripts/test-apiserver.sh) and export its location.
+# Build it here, before `cargo test`, with its own script (for example
+# scripts/test-apiserver.sh), and export its location for the tests.
 
 step "check formatting"
 cargo fmt --all --check
@@ -29,7 +29,8 @@ cargo fmt --all --check
 step "clippy (all targets, warnings denied)"
 cargo clippy --workspace --all-targets -- -D warnings
 
+# --no-fail-fast runs every test binary, so one run reports every failure.
 step "run tests"
-cargo test --workspace
+cargo test --workspace --no-fail-fast
 
 step "all checks passed"

@@ -1,6 +1,6 @@
 //! The snapshot channel between the Portcullis operator and its data planes.
 //!
-//! Each data-plane replica holds one HTTP/2 stream to the operator over
+//! Each data-plane replica keeps one HTTP/2 stream open to the operator over
 //! mutual TLS 1.3: `POST /v1alpha1/stream`. The request body carries the
 //! replica's messages (`hello`, then `ack` or `nack` per snapshot) and the
 //! response body carries the operator's (`snapshot`, on connect and on

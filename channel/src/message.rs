@@ -31,7 +31,7 @@ pub enum ClientMessage {
     Nack {
         /// Version as sent by the operator.
         version: String,
-        /// Why the replica rejected the snapshot.
+        /// Reason the replica rejected the snapshot.
         reason: String,
         /// The resource that caused the rejection, when known.
         resource: Option<ObjectRef>,
@@ -46,7 +46,7 @@ pub enum ClientMessage {
     rename_all_fields = "camelCase"
 )]
 pub enum ServerMessage {
-    /// A complete snapshot; the replica answers with `ack` or `nack`.
+    /// A complete snapshot. The replica replies with `ack` or `nack`.
     Snapshot {
         /// Content version computed by the operator.
         version: String,
@@ -70,10 +70,10 @@ pub(crate) enum ServerMessageRef<'a> {
     },
 }
 
-/// Why a replica rejected a snapshot, returned by the apply callback.
+/// Reason a replica rejected a snapshot, returned by the apply callback.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NackReason {
-    /// What is wrong, in a sentence an operator can act on.
+    /// Description of the problem, in a sentence an operator can act on.
     pub reason: String,
     /// The resource that caused the rejection, when known.
     pub resource: Option<ObjectRef>,

@@ -244,9 +244,9 @@ fn write_atomically(path: &Path, content: &[u8]) -> Result<(), PersistError> {
     Ok(())
 }
 
-/// Flushes the rename to disk. Some filesystems cannot sync a folder; the
-/// file content is already synced then, and only the rename may be lost
-/// in a crash, leaving the previous file.
+/// Flushes the rename to disk. Some filesystems cannot sync a folder. The
+/// file content is synced already, so a crash can lose only the rename and
+/// leaves the previous file.
 fn sync_parent(path: &Path) {
     let parent = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,

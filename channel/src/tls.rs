@@ -30,7 +30,7 @@ pub enum TlsError {
     /// A PEM file could not be read or parsed.
     #[error("cannot read {what} from {path}; check the file exists and holds PEM")]
     Pem {
-        /// Which file: `CA certificate`, `certificate` or `private key`.
+        /// Kind of file: `CA certificate`, `certificate` or `private key`.
         what: &'static str,
         /// The file.
         path: PathBuf,

@@ -30,7 +30,7 @@ async fn server_with_snapshot(pki: &Pki) -> RunningServer {
     running
 }
 
-/// A TLS client that trusts the channel CA but presents no certificate.
+/// Builds a TLS client that trusts the channel CA but presents no certificate.
 fn anonymous_tls(pki: &Pki) -> tokio_rustls::TlsConnector {
     let mut roots = RootCertStore::empty();
     let ca = CertificateDer::from_pem_slice(pki.ca.cert_pem.as_bytes()).expect("CA PEM parses");

@@ -18,14 +18,14 @@ use crate::entry::{
 };
 use crate::host::{HostIndex, HostKey};
 use crate::ir::{RouteIr, SnapshotIr};
-use crate::pattern::{PathPattern, compile_regex, literal_len, literal_prefix, prefix_segments};
+use crate::pattern::{PatternCache, literal_len, literal_prefix, prefix_segments};
 use crate::table::RouteTable;
 use crate::validate::{parse_clock, rule_variables};
 
 /// The match of a rule without matches: every request.
 static IMPLICIT_MATCH: LazyLock<[RouteMatch; 1]> = LazyLock::new(|| [RouteMatch::default()]);
 
-/// How specific a match is; compared field by field, greater is more
+/// Specificity of a match, compared field by field: greater is more
 /// specific.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Specificity {
@@ -67,21 +67,28 @@ struct Pending<'a> {
         usize,
         usize,
     ),
-    entry: Entry,
+    /// Boxed, so sorting moves pointers instead of whole entries.
+    entry: Box<Entry>,
     prefix: &'a str,
     hosts: Vec<HostKey<'a>>,
 }
 
 /// Builds the table. Matches whose patterns fail to compile are left out
-/// and reported as messages, which cannot happen for a validated IR.
-pub(crate) fn build_table(ir: &SnapshotIr) -> (RouteTable, Vec<String>) {
+/// and reported as messages. IR made by [`crate::compile`] has none.
+pub(crate) fn build_table(
+    ir: &SnapshotIr,
+    patterns: &mut PatternCache,
+) -> (RouteTable, Vec<String>) {
     let mut table = RouteTable::default();
-    let mut pending = Vec::new();
+    let rule_count = ir.routes.iter().map(|route| route.rules.len()).sum();
+    table.rules.reserve_exact(rule_count);
+    let mut pending = Vec::with_capacity(rule_count);
     let mut problems = Vec::new();
     for route in &ir.routes {
-        add_route(route, &mut table, &mut pending, &mut problems);
+        add_route(route, &mut table, &mut pending, &mut problems, patterns);
     }
-    pending.sort_by(|a, b| a.key.cmp(&b.key));
+    pending.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    table.entries.reserve_exact(pending.len());
     let mut hosts = HostIndex::default();
     for (id, item) in pending.into_iter().enumerate() {
         let id = id as u32;
@@ -92,7 +99,7 @@ pub(crate) fn build_table(ir: &SnapshotIr) -> (RouteTable, Vec<String>) {
         }
         table.uses_geo |= item.entry.countries.is_some();
         table.uses_time |= item.entry.time.is_some();
-        table.entries.push(item.entry);
+        table.entries.push(*item.entry);
     }
     hosts.finish();
     table.hosts = hosts;
@@ -104,6 +111,7 @@ fn add_route<'a>(
     table: &mut RouteTable,
     pending: &mut Vec<Pending<'a>>,
     problems: &mut Vec<String>,
+    patterns: &mut PatternCache,
 ) {
     let classes = host_classes(&route.hostnames);
     for (rule_index, rule) in route.rules.iter().enumerate() {
@@ -119,44 +127,50 @@ fn add_route<'a>(
         };
         for (match_index, route_match) in matches.iter().enumerate() {
             for (class_index, class) in classes.iter().enumerate() {
-                let compiled = compile_entry(route_match, &variables).map_err(|message| {
-                    format!(
-                        "{}/{} spec.rules[{rule_index}].matches[{match_index}]: {message}",
-                        route.namespace, route.name
-                    )
-                });
-                let mut entry = match compiled {
+                let mut entry = match compile_entry(route_match, &variables, patterns) {
                     Ok(entry) => entry,
-                    Err(problem) => {
-                        problems.push(problem);
+                    Err(message) => {
+                        problems.push(format!(
+                            "{}/{} spec.rules[{rule_index}].matches[{match_index}]: {message}",
+                            route.namespace, route.name
+                        ));
                         continue;
                     }
                 };
                 entry.rule = rule_id;
                 entry.match_index = match_index as u16;
                 entry.implicit = rule.matches.is_empty();
-                entry.priority = route.priority;
-                entry.hostnames = class.hostnames.iter().map(|h| Box::from(*h)).collect();
-                let specificity = specificity(route_match, &entry, class);
-                let key = (
-                    Reverse(route.priority),
-                    Reverse(specificity),
-                    route.namespace.as_str(),
-                    route.name.as_str(),
-                    rule_index,
-                    match_index,
-                    class_index,
-                );
-                let prefix = literal_prefix(entry.path_kind, path_value(route_match));
-                let hosts = host_keys(class);
-                pending.push(Pending {
-                    key,
-                    entry,
-                    prefix,
-                    hosts,
-                });
+                let position = (rule_index, match_index, class_index);
+                pending.push(rank_entry(route, route_match, entry, class, position));
             }
         }
+    }
+}
+
+/// Fills in the Route-level fields of an entry and computes its sort key.
+fn rank_entry<'a>(
+    route: &'a RouteIr,
+    route_match: &'a RouteMatch,
+    mut entry: Entry,
+    class: &HostClass<'a>,
+    (rule_index, match_index, class_index): (usize, usize, usize),
+) -> Pending<'a> {
+    entry.priority = route.priority;
+    entry.hostnames = class.hostnames.iter().map(|h| Box::from(*h)).collect();
+    let key = (
+        Reverse(route.priority),
+        Reverse(specificity(route_match, &entry, class)),
+        route.namespace.as_str(),
+        route.name.as_str(),
+        rule_index,
+        match_index,
+        class_index,
+    );
+    Pending {
+        key,
+        prefix: literal_prefix(entry.path_kind, path_value(route_match)),
+        hosts: host_keys(class),
+        entry: Box::new(entry),
     }
 }
 
@@ -244,13 +258,19 @@ fn specificity(route_match: &RouteMatch, entry: &Entry, class: &HostClass<'_>) -
 
 /// Compiles the conditions of one match; rank and rule fields are filled
 /// in by the caller.
-fn compile_entry(route_match: &RouteMatch, variables: &[String]) -> Result<Entry, String> {
+fn compile_entry(
+    route_match: &RouteMatch,
+    variables: &[String],
+    patterns: &mut PatternCache,
+) -> Result<Entry, String> {
     let root = PathMatch {
         kind: PathMatchType::Prefix,
         value: "/".to_owned(),
     };
     let path_match = route_match.path.as_ref().unwrap_or(&root);
-    let path = PathPattern::compile(path_match.kind, &path_match.value).map_err(|e| e.message)?;
+    let path = patterns
+        .path(path_match.kind, &path_match.value)
+        .map_err(|e| e.message)?;
     let capture_slots = path
         .variables()
         .iter()
@@ -268,12 +288,12 @@ fn compile_entry(route_match: &RouteMatch, variables: &[String]) -> Result<Entry
     let headers = route_match
         .headers
         .iter()
-        .map(compile_header)
+        .map(|header| compile_header(header, patterns))
         .collect::<Result<_, _>>()?;
     let query = route_match
         .query_params
         .iter()
-        .map(compile_query)
+        .map(|param| compile_query(param, patterns))
         .collect::<Result<_, _>>()?;
     let countries = route_match.geo.as_ref().map(|geo| {
         geo.countries
@@ -310,14 +330,17 @@ fn compile_entry(route_match: &RouteMatch, variables: &[String]) -> Result<Entry
     })
 }
 
-fn compile_header(header: &portcullis_crds::route::HeaderMatch) -> Result<HeaderCondition, String> {
+fn compile_header(
+    header: &portcullis_crds::route::HeaderMatch,
+    patterns: &mut PatternCache,
+) -> Result<HeaderCondition, String> {
     let name = HeaderName::from_bytes(header.name.as_bytes())
         .map_err(|_| format!("header name {:?} is invalid", header.name))?;
     let value = header.value.as_deref().unwrap_or_default();
     Ok(match header.kind {
         HeaderMatchType::Exact => HeaderCondition::Exact(name, value.as_bytes().into()),
         HeaderMatchType::Regex => {
-            HeaderCondition::Regex(name, compile_regex(value).map_err(|e| e.message)?)
+            HeaderCondition::Regex(name, patterns.regex(value).map_err(|e| e.message)?)
         }
         HeaderMatchType::Present => HeaderCondition::Present(name),
         HeaderMatchType::Absent => HeaderCondition::Absent(name),
@@ -326,13 +349,14 @@ fn compile_header(header: &portcullis_crds::route::HeaderMatch) -> Result<Header
 
 fn compile_query(
     param: &portcullis_crds::route::QueryParamMatch,
+    patterns: &mut PatternCache,
 ) -> Result<QueryCondition, String> {
     let name: Box<str> = param.name.as_str().into();
     let value = param.value.as_deref().unwrap_or_default();
     Ok(match param.kind {
         QueryMatchType::Exact => QueryCondition::Exact(name, value.into()),
         QueryMatchType::Regex => {
-            QueryCondition::Regex(name, compile_regex(value).map_err(|e| e.message)?)
+            QueryCondition::Regex(name, patterns.regex(value).map_err(|e| e.message)?)
         }
         QueryMatchType::Present => QueryCondition::Present(name),
     })

@@ -10,12 +10,15 @@ use rustc_hash::FxHashMap;
 
 use crate::grant::Grants;
 use crate::ir::{CertificateIr, RouteIr, SnapshotIr};
+use crate::pattern::PatternCache;
 use crate::resolve::{Inventory, resolve_route, secret_pem, slice_service};
 use crate::{Diagnostic, FieldError, ObjectRef, Resource};
 
 /// The IR of every accepted resource and the diagnostics of all of them.
 pub(crate) struct Pass {
     pub(crate) ir: SnapshotIr,
+    /// Patterns compiled during validation, for the table build.
+    pub(crate) patterns: PatternCache,
     pub(crate) diagnostics: Vec<Diagnostic>,
 }
 
@@ -24,8 +27,9 @@ pub(crate) fn run(resources: &[Resource]) -> Pass {
     let mut diagnostics = Vec::new();
     let inventory = build_inventory(resources, &mut diagnostics);
     let routes = unique_routes(resources, &mut diagnostics);
-    let mut accepted: Vec<(&Route, RouteIr)> = Vec::new();
-    let mut route_diagnostics: BTreeMap<(String, String), Diagnostic> = BTreeMap::new();
+    let mut patterns = PatternCache::default();
+    let mut accepted: Vec<(&Route, RouteIr, usize)> = Vec::with_capacity(routes.len());
+    let mut route_diagnostics: Vec<Diagnostic> = Vec::with_capacity(routes.len());
     for route in routes {
         let object = ObjectRef::new(
             "Route",
@@ -33,26 +37,29 @@ pub(crate) fn run(resources: &[Resource]) -> Pass {
             name_of(&route.metadata),
         );
         let generation = route.metadata.generation;
-        let errors = crate::validate::check_spec(&route.spec);
-        let key = (object.namespace.clone(), object.name.clone());
+        let errors = crate::validate::check_spec(&route.spec, &mut patterns);
         if !errors.is_empty() {
             tracing::debug!(route = %object, errors = errors.len(), "route rejected");
-            route_diagnostics.insert(key, Diagnostic::rejected(object, generation, errors));
+            route_diagnostics.push(Diagnostic::rejected(object, generation, errors));
             continue;
         }
         let resolved = resolve_route(route, &inventory);
         let mut diagnostic = Diagnostic::accepted(object, generation);
         diagnostic.unresolved_refs = resolved.unresolved;
-        route_diagnostics.insert(key, diagnostic);
-        accepted.push((route, resolved.ir));
+        accepted.push((route, resolved.ir, route_diagnostics.len()));
+        route_diagnostics.push(diagnostic);
     }
     let certificates = collect_certificates(&accepted, &inventory, &mut route_diagnostics);
-    diagnostics.extend(route_diagnostics.into_values());
+    diagnostics.extend(route_diagnostics);
     let ir = SnapshotIr {
-        routes: accepted.into_iter().map(|(_, ir)| ir).collect(),
+        routes: accepted.into_iter().map(|(_, ir, _)| ir).collect(),
         certificates,
     };
-    Pass { ir, diagnostics }
+    Pass {
+        ir,
+        patterns,
+        diagnostics,
+    }
 }
 
 fn namespace_of(meta: &ObjectMeta) -> &str {
@@ -63,9 +70,9 @@ fn name_of(meta: &ObjectMeta) -> &str {
     meta.name.as_deref().unwrap_or("")
 }
 
-/// Routes sorted by namespace and name. When two share a name, the one
-/// with the higher generation wins, then the one whose JSON sorts first,
-/// so the choice does not depend on input order; the other is rejected.
+/// Sorts Routes by namespace and name. When two share a name, the one with
+/// the higher generation is kept, then the one whose JSON sorts first. So
+/// the choice does not depend on input order, and the other is rejected.
 fn unique_routes<'a>(
     resources: &'a [Resource],
     diagnostics: &mut Vec<Diagnostic>,
@@ -210,8 +217,8 @@ fn object_of(kind: &str, meta: &ObjectMeta) -> ObjectRef {
     ObjectRef::new(kind, namespace_of(meta), name_of(meta))
 }
 
-/// One diagnostic per Secret: TLS Secrets are rejected when their PEM does
-/// not parse, other Secrets are accepted as they are.
+/// Adds one diagnostic per Secret. A TLS Secret is rejected when its PEM
+/// does not parse, and other Secrets are accepted as they are.
 fn add_secret_diagnostics(inventory: &Inventory<'_>, diagnostics: &mut Vec<Diagnostic>) {
     for secret in inventory.secrets.values() {
         let object = object_of("Secret", &secret.metadata);
@@ -226,40 +233,34 @@ fn add_secret_diagnostics(inventory: &Inventory<'_>, diagnostics: &mut Vec<Diagn
     }
 }
 
-/// Certificates referenced by accepted Routes, each with the hostnames of
+/// Collects the certificates referenced by accepted Routes, each with the hostnames of
 /// the Routes that reference it. A missing, invalid or unpermitted Secret
 /// is reported on the Route and left out.
 fn collect_certificates(
-    accepted: &[(&Route, RouteIr)],
+    accepted: &[(&Route, RouteIr, usize)],
     inventory: &Inventory<'_>,
-    route_diagnostics: &mut BTreeMap<(String, String), Diagnostic>,
+    route_diagnostics: &mut [Diagnostic],
 ) -> Vec<CertificateIr> {
     let mut certificates: BTreeMap<(String, String), CertificateIr> = BTreeMap::new();
-    for (route, ir) in accepted {
+    for (route, ir, diagnostic) in accepted {
         let Some(tls) = &route.spec.tls else {
             continue;
         };
-        let key = (ir.namespace.clone(), ir.name.clone());
         for (index, reference) in tls.certificate_refs.iter().enumerate() {
-            let field = format!("spec.tls.certificateRefs[{index}]");
-            match certificate(
-                ir,
-                &reference.name,
-                reference.namespace.as_deref(),
-                inventory,
-            ) {
-                Ok(found) => {
-                    let entry = certificates
-                        .entry((found.secret.namespace.clone(), found.secret.name.clone()))
-                        .or_insert(found);
-                    entry.hostnames.extend(ir.hostnames.iter().cloned());
-                }
+            let namespace = reference.namespace.as_deref().unwrap_or(&ir.namespace);
+            let key = (namespace.to_owned(), reference.name.clone());
+            let found = match certificates.get_mut(&key) {
+                Some(known) if permitted(ir, namespace, &reference.name, inventory) => Ok(known),
+                _ => certificate(ir, &reference.name, namespace, inventory)
+                    .map(|found| certificates.entry(key).or_insert(found)),
+            };
+            match found {
+                Ok(entry) => entry.hostnames.extend(ir.hostnames.iter().cloned()),
                 Err((reason, message)) => {
-                    if let Some(diagnostic) = route_diagnostics.get_mut(&key) {
-                        diagnostic
-                            .unresolved_refs
-                            .push(FieldError::new(&field, reason, message));
-                    }
+                    let field = format!("spec.tls.certificateRefs[{index}]");
+                    route_diagnostics[*diagnostic]
+                        .unresolved_refs
+                        .push(FieldError::new(&field, reason, message));
                 }
             }
         }
@@ -274,17 +275,19 @@ fn collect_certificates(
         .collect()
 }
 
+fn permitted(route: &RouteIr, namespace: &str, name: &str, inventory: &Inventory<'_>) -> bool {
+    inventory
+        .grants
+        .permits(&route.namespace, namespace, "Secret", name)
+}
+
 fn certificate(
     route: &RouteIr,
     name: &str,
-    namespace: Option<&str>,
+    namespace: &str,
     inventory: &Inventory<'_>,
 ) -> Result<CertificateIr, (&'static str, String)> {
-    let namespace = namespace.unwrap_or(&route.namespace);
-    if !inventory
-        .grants
-        .permits(&route.namespace, namespace, "Secret", name)
-    {
+    if !permitted(route, namespace, name, inventory) {
         return Err((
             "RefNotPermitted",
             format!(

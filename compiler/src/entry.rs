@@ -93,8 +93,8 @@ pub(crate) enum Miss {
 // === impl Entry ===
 
 impl Entry {
-    /// Tests every condition. Does not allocate, except when a query
-    /// parameter that is compared holds percent-escapes.
+    /// Tests every condition. Does not allocate, except when a compared
+    /// query parameter contains percent-escapes or `+`.
     pub(crate) fn evaluate(&self, request: &RequestView<'_>) -> Result<PathMatched, Miss> {
         if self.methods != 0 && self.methods & method_bit(request.method) == 0 {
             return Err(Miss::Method);
@@ -118,10 +118,10 @@ impl Entry {
                 return Err(Miss::Geo);
             }
         }
-        if let Some(window) = &self.time {
-            if !window.contains(request.now) {
-                return Err(Miss::Time);
-            }
+        if let Some(window) = &self.time
+            && !window.contains(request.now)
+        {
+            return Err(Miss::Time);
         }
         if let Some(graphql) = &self.graphql {
             match request.graphql {
@@ -196,7 +196,7 @@ impl QueryCondition {
         let pairs = form_urlencoded::parse(query.unwrap_or("").as_bytes());
         let mut pairs = pairs.filter(|(key, _)| key == self.name());
         match self {
-            Self::Exact(_, expected) => pairs.any(|(_, value)| value == &**expected),
+            Self::Exact(_, expected) => pairs.any(|(_, value)| value == **expected),
             Self::Regex(_, regex) => pairs.any(|(_, value)| regex.is_match(&value)),
             Self::Present(_) => pairs.next().is_some(),
         }
@@ -212,7 +212,7 @@ impl QueryCondition {
 // === impl TimeCondition ===
 
 impl TimeCondition {
-    /// Whether `now` falls in the window. A window whose end is not after
+    /// Returns whether `now` falls in the window. A window whose end is not after
     /// its start runs past midnight and belongs to the day it starts on.
     pub(crate) fn contains(&self, now: jiff::Timestamp) -> bool {
         let local = self.zone.to_datetime(now);

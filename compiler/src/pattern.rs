@@ -7,6 +7,7 @@
 use globset::{GlobBuilder, GlobMatcher};
 use portcullis_crds::route::PathMatchType;
 use regex::{Regex, RegexBuilder};
+use rustc_hash::FxHashMap;
 
 use crate::request::MAX_CAPTURES;
 
@@ -61,6 +62,45 @@ pub(crate) struct PathMatched {
     pub(crate) prefix_len: usize,
     pub(crate) spans: [(u32, u32); MAX_CAPTURES],
     pub(crate) span_count: usize,
+}
+
+/// Compiled regexes and globs by source text, shared by validation and the
+/// table build so each distinct pattern compiles once per compile.
+#[derive(Debug, Default)]
+pub(crate) struct PatternCache {
+    paths: FxHashMap<(PathMatchType, Box<str>), PathPattern>,
+    regexes: FxHashMap<Box<str>, Regex>,
+}
+
+// === impl PatternCache ===
+
+impl PatternCache {
+    /// Compiles a path condition, reusing an earlier regex or glob.
+    pub(crate) fn path(
+        &mut self,
+        kind: PathMatchType,
+        value: &str,
+    ) -> Result<PathPattern, PatternError> {
+        if !matches!(kind, PathMatchType::Glob | PathMatchType::Regex) {
+            return PathPattern::compile(kind, value);
+        }
+        if let Some(pattern) = self.paths.get(&(kind, value.into())) {
+            return Ok(pattern.clone());
+        }
+        let pattern = PathPattern::compile(kind, value)?;
+        self.paths.insert((kind, value.into()), pattern.clone());
+        Ok(pattern)
+    }
+
+    /// Compiles an anchored regex, reusing an earlier one.
+    pub(crate) fn regex(&mut self, value: &str) -> Result<Regex, PatternError> {
+        if let Some(regex) = self.regexes.get(value) {
+            return Ok(regex.clone());
+        }
+        let regex = compile_regex(value)?;
+        self.regexes.insert(value.into(), regex.clone());
+        Ok(regex)
+    }
 }
 
 // === impl PathPattern ===

@@ -238,18 +238,18 @@ fn check_string(text: &str, schema: &Value, path: &str, errors: &mut Vec<FieldEr
             ));
         }
     }
-    if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
-        if !allowed.iter().any(|option| option.as_str() == Some(text)) {
-            let options: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
-            errors.push(FieldError::new(
-                path,
-                "NotSupported",
-                format!(
-                    "{path} value {text:?} is not supported; use one of {}",
-                    options.join(", ")
-                ),
-            ));
-        }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+        && !allowed.iter().any(|option| option.as_str() == Some(text))
+    {
+        let options: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
+        errors.push(FieldError::new(
+            path,
+            "NotSupported",
+            format!(
+                "{path} value {text:?} is not supported; use one of {}",
+                options.join(", ")
+            ),
+        ));
     }
 }
 
@@ -278,18 +278,18 @@ fn check_integer(
             format!("{path} value {number} is out of range; use {range}"),
         ));
     }
-    if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
-        if !allowed.iter().any(|option| option.as_f64() == Some(value)) {
-            let options: Vec<String> = allowed.iter().map(Value::to_string).collect();
-            errors.push(FieldError::new(
-                path,
-                "NotSupported",
-                format!(
-                    "{path} value {number} is not supported; use one of {}",
-                    options.join(", ")
-                ),
-            ));
-        }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+        && !allowed.iter().any(|option| option.as_f64() == Some(value))
+    {
+        let options: Vec<String> = allowed.iter().map(Value::to_string).collect();
+        errors.push(FieldError::new(
+            path,
+            "NotSupported",
+            format!(
+                "{path} value {number} is not supported; use one of {}",
+                options.join(", ")
+            ),
+        ));
     }
 }
 

@@ -22,25 +22,33 @@ use crate::{Diagnostic, Finding, FindingKind, ObjectRef, RouteTable};
 
 /// Adds findings to the diagnostics of the losing Routes.
 pub(crate) fn attach_findings(table: &RouteTable, diagnostics: &mut [Diagnostic]) {
-    // Per (route, rule, match): each host class entry with its winner.
-    type Outcomes = Vec<(u32, Option<u32>)>;
-    let mut matches: BTreeMap<(ObjectRef, usize, u16), Outcomes> = BTreeMap::new();
-    for (id, entry) in table.entries.iter().enumerate() {
-        let rule = &table.rules[entry.rule as usize];
-        let key = (rule.route.clone(), rule.index, entry.match_index);
-        let winner = find_winner(table, id as u32);
-        matches.entry(key).or_default().push((id as u32, winner));
-    }
+    // (rule, match, entry, winner), grouped by match after sorting. Rules
+    // are numbered in Route order, so the findings come out sorted.
+    let mut outcomes: Vec<(u32, u16, u32, Option<u32>)> = table
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(id, entry)| {
+            (
+                entry.rule,
+                entry.match_index,
+                id as u32,
+                find_winner(table, id as u32),
+            )
+        })
+        .collect();
+    outcomes.sort_unstable();
     let mut by_object: BTreeMap<ObjectRef, Vec<Finding>> = BTreeMap::new();
-    for ((route, _, _), outcomes) in matches {
+    for group in outcomes.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
         // A match with several host classes is shadowed only when every
         // class is.
-        if outcomes.iter().any(|(_, winner)| winner.is_none()) {
+        if group.iter().any(|outcome| outcome.3.is_none()) {
             continue;
         }
-        let Some(&(loser, Some(winner))) = outcomes.first() else {
+        let (rule, _, loser, Some(winner)) = group[0] else {
             continue;
         };
+        let route = table.rules[rule as usize].route.clone();
         by_object
             .entry(route)
             .or_default()
@@ -101,7 +109,7 @@ fn find_winner(table: &RouteTable, loser: u32) -> Option<u32> {
             }
         });
     };
-    for key in candidate_scopes(entry) {
+    for key in candidate_scopes(entry).into_iter().flatten() {
         if let Some(trie) = table.hosts.trie(key) {
             visit(trie);
         }
@@ -118,14 +126,13 @@ fn find_winner(table: &RouteTable, loser: u32) -> Option<u32> {
 
 /// Exact and catch-all scopes where a covering match of `entry` can be
 /// filed; wildcard scopes come from [`wildcard_suffixes`].
-fn candidate_scopes(entry: &Entry) -> Vec<HostKey<'_>> {
-    let mut keys = vec![HostKey::CatchAll];
-    if let Some(first) = entry.hostnames.first() {
-        if !first.starts_with("*.") {
-            keys.push(HostKey::Exact(first));
-        }
-    }
-    keys
+fn candidate_scopes(entry: &Entry) -> [Option<HostKey<'_>>; 2] {
+    let exact = entry
+        .hostnames
+        .first()
+        .filter(|first| !first.starts_with("*."))
+        .map(|first| HostKey::Exact(first));
+    [Some(HostKey::CatchAll), exact]
 }
 
 /// Suffixes of wildcards that match `hostname`: for `a.b.c` these are

@@ -1,6 +1,10 @@
 //! The immutable, versioned snapshot and the [`compile`] entry point.
 
+use std::io::Write;
+
 use sha2::{Digest, Sha256};
+
+use crate::pattern::PatternCache;
 
 use crate::{Resource, RouteTable, ir::SnapshotIr};
 
@@ -31,8 +35,8 @@ pub struct Compiled {
 /// server in a cluster. This function checks the CEL rules and everything a
 /// schema cannot express.
 pub fn compile(resources: &[Resource]) -> Compiled {
-    let pass = crate::compile::run(resources);
-    let (table, _) = crate::build::build_table(&pass.ir);
+    let mut pass = crate::compile::run(resources);
+    let (table, _) = crate::build::build_table(&pass.ir, &mut pass.patterns);
     let version = version_of(&pass.ir);
     let snapshot = Snapshot {
         ir: pass.ir,
@@ -50,9 +54,14 @@ pub fn compile(resources: &[Resource]) -> Compiled {
 
 /// Hex of the first 16 bytes of the SHA-256 of the canonical JSON.
 fn version_of(ir: &SnapshotIr) -> String {
-    let json = serde_json::to_vec(ir).expect("IR serializes to JSON");
-    let digest = Sha256::digest(&json);
-    hex::encode(&digest[..16])
+    let mut hasher = Sha256::new();
+    // Streams the JSON into the hash through a buffer, so no copy of the
+    // whole IR text is built and the hash sees large writes.
+    let mut writer = std::io::BufWriter::with_capacity(64 * 1024, &mut hasher);
+    serde_json::to_writer(&mut writer, ir).expect("IR serializes to JSON");
+    writer.flush().expect("writing to a hash cannot fail");
+    drop(writer);
+    hex::encode(&hasher.finalize()[..16])
 }
 
 impl Snapshot {
@@ -62,7 +71,7 @@ impl Snapshot {
     /// # Errors
     /// Returns the first pattern that fails to compile.
     pub fn from_ir(ir: SnapshotIr) -> Result<Self, String> {
-        let (table, problems) = crate::build::build_table(&ir);
+        let (table, problems) = crate::build::build_table(&ir, &mut PatternCache::default());
         if let Some(problem) = problems.into_iter().next() {
             return Err(problem);
         }

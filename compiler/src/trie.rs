@@ -30,14 +30,15 @@ impl Trie {
         }
         let mut node = 0usize;
         for segment in path_segments {
-            let next = self.nodes.len() as u32;
-            let child = *self.nodes[node]
-                .children
-                .entry(segment.into())
-                .or_insert(next);
-            if child == next {
-                self.nodes.push(Node::default());
-            }
+            let child = match self.nodes[node].children.get(segment) {
+                Some(&child) => child,
+                None => {
+                    let child = self.nodes.len() as u32;
+                    self.nodes[node].children.insert(segment.into(), child);
+                    self.nodes.push(Node::default());
+                    child
+                }
+            };
             node = child as usize;
         }
         self.nodes[node].entries.push(entry);

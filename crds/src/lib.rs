@@ -47,7 +47,23 @@ fn strip_unknown_formats(value: &mut serde_json::Value) {
 
 /// Formats the API server validates or passes through without a warning.
 const KNOWN_FORMATS: &[&str] = &[
-    "int32", "int64", "float", "double", "byte", "binary", "date", "date-time", "password",
-    "uri", "email", "hostname", "ipv4", "ipv6", "cidr", "mac", "uuid", "duration",
+    "int32",
+    "int64",
+    "float",
+    "double",
+    "byte",
+    "binary",
+    "date",
+    "date-time",
+    "password",
+    "uri",
+    "email",
+    "hostname",
+    "ipv4",
+    "ipv6",
+    "cidr",
+    "mac",
+    "uuid",
+    "duration",
     "int-or-string",
 ];

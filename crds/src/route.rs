@@ -206,7 +206,9 @@ pub struct PathMatch {
 }
 
 /// An HTTP request method.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
 #[serde(rename_all = "UPPERCASE")]
 #[allow(missing_docs)]
 pub enum HttpMethod {
@@ -263,7 +265,10 @@ pub enum HeaderMatchType {
 ]))]
 pub struct HeaderMatch {
     /// Header name.
-    #[schemars(length(min = 1, max = 256), regex(pattern = r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$"))]
+    #[schemars(
+        length(min = 1, max = 256),
+        regex(pattern = r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$")
+    )]
     pub name: String,
     /// Comparison to use. Default `Exact`.
     #[serde(default, rename = "type")]
@@ -349,7 +354,10 @@ pub enum GraphqlOperationType {
 pub struct GraphqlMatch {
     /// Operation name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 256), regex(pattern = "^[_A-Za-z][_0-9A-Za-z]*$"))]
+    #[schemars(
+        length(min = 1, max = 256),
+        regex(pattern = "^[_A-Za-z][_0-9A-Za-z]*$")
+    )]
     pub operation_name: Option<String>,
     /// Operation type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -357,7 +365,9 @@ pub struct GraphqlMatch {
 }
 
 /// A day of the week.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
 #[allow(missing_docs)]
 pub enum Weekday {
     Mon,
@@ -459,7 +469,10 @@ pub struct DirectResponse {
 #[serde(rename_all = "camelCase")]
 pub struct HeaderValue {
     /// Header name.
-    #[schemars(length(min = 1, max = 256), regex(pattern = r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$"))]
+    #[schemars(
+        length(min = 1, max = 256),
+        regex(pattern = r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$")
+    )]
     pub name: String,
     /// Header value. Template variables from the path match, written
     /// `{name}`, are replaced.
@@ -533,7 +546,11 @@ pub struct Filter {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_header_modifier: Option<HeaderModifier>,
     /// Host and path rewrite.
-    #[serde(default, skip_serializing_if = "Option::is_none", rename = "urlRewrite")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "urlRewrite"
+    )]
     pub url_rewrite: Option<UrlRewrite>,
     /// Redirect response.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -629,8 +646,7 @@ pub struct RouteStatus {
 }
 
 /// Hostname or wildcard hostname, lowercase or not, without a port.
-const HOSTNAME_PATTERN: &str =
-    r"^(\*\.)?[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$";
+const HOSTNAME_PATTERN: &str = r"^(\*\.)?[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$";
 
 fn is_zero(value: &i32) -> bool {
     *value == 0

@@ -1,5 +1,5 @@
 //! Snapshot swap cost: `SnapshotStore::publish` of a 10,000-route snapshot
-//! while a request still holds the old one, against dropping a snapshot of
+//! while a request still keeps the old one, against dropping a snapshot of
 //! the same size inline, which is the cost publish avoids by handing
 //! retired snapshots to the reaper thread.
 //!
@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::Criterion;
+use criterion::{BatchSize, Criterion};
 use portcullis_compiler::{Resource, Snapshot, compile};
 use portcullis_crds::Route;
 use portcullis_crds::route::{
@@ -138,6 +138,19 @@ fn bench_swap(c: &mut Criterion, template: &Snapshot) {
     });
     group.bench_function("drop_inline", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| time_inline_drop(template)).sum());
+    });
+    group.finish();
+
+    // The same call on a hot path: an empty snapshot published over and
+    // over, to separate the cost of publish itself from cold caches after
+    // a rebuild.
+    let mut group = c.benchmark_group("swap_empty");
+    group.bench_function("publish_hot", |b| {
+        b.iter_batched(
+            || compile(&[]).snapshot,
+            |snapshot| store.publish(snapshot, Vec::new()),
+            BatchSize::SmallInput,
+        );
     });
     group.finish();
 }

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// The Portcullis data plane: serves compiled routes from manifests.
+/// The Portcullis data plane: serves compiled routes from manifests or
+/// from the operator.
 #[derive(Debug, Parser)]
 #[command(
     name = "portcullis",
@@ -29,8 +30,13 @@ pub struct Cli {
 
 /// A subcommand.
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once per process, so the size of the value does not matter"
+)]
 pub enum Command {
-    /// Serve the manifests at --config and reload them when they change.
+    /// Serve the manifests at --config and reload them when they change, or
+    /// the snapshots the operator at --operator sends.
     Serve(ServeArgs),
     /// Compile the manifests offline and explain which route takes a request.
     Explain(ExplainArgs),
@@ -42,9 +48,56 @@ pub enum Command {
 #[derive(Clone, Debug, Args)]
 pub struct ServeArgs {
     /// YAML file or folder of YAML files with Route, Secret, Service and
-    /// EndpointSlice manifests.
+    /// EndpointSlice manifests. Exclusive with --operator.
     #[arg(long, env = "PORTCULLIS_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
+
+    /// Operator snapshot listener as HOST:PORT; snapshots come from the
+    /// operator instead of --config.
+    #[arg(
+        long,
+        env = "PORTCULLIS_OPERATOR",
+        value_name = "ADDR",
+        conflicts_with = "config"
+    )]
+    pub operator: Option<String>,
+
+    /// DNS name (or IP address) in the operator's certificate; defaults to
+    /// the host part of --operator.
+    #[arg(long, env = "PORTCULLIS_OPERATOR_SERVER_NAME", value_name = "NAME")]
+    pub operator_server_name: Option<String>,
+
+    /// PEM file with the CA that signed the operator's certificate.
+    #[arg(long, env = "PORTCULLIS_OPERATOR_CA", value_name = "PATH")]
+    pub operator_ca: Option<PathBuf>,
+
+    /// PEM file with this replica's client certificate chain.
+    #[arg(long, env = "PORTCULLIS_OPERATOR_CERT", value_name = "PATH")]
+    pub operator_cert: Option<PathBuf>,
+
+    /// PEM file with the private key of --operator-cert.
+    #[arg(long, env = "PORTCULLIS_OPERATOR_KEY", value_name = "PATH")]
+    pub operator_key: Option<PathBuf>,
+
+    /// Replica name reported to the operator; defaults to $POD_NAME, then
+    /// the host name.
+    #[arg(long, env = "PORTCULLIS_REPLICA_NAME", value_name = "NAME")]
+    pub replica_name: Option<String>,
+
+    /// File where the last applied operator snapshot is saved and read back
+    /// at startup; nothing is saved when unset.
+    #[arg(long, env = "PORTCULLIS_SNAPSHOT_CACHE", value_name = "PATH")]
+    pub snapshot_cache: Option<PathBuf>,
+
+    /// Test hook: reject (NACK) every operator snapshot that contains this
+    /// Route, given as NAMESPACE/NAME.
+    #[arg(
+        long,
+        env = "PORTCULLIS_REJECT_SNAPSHOTS_WITH_ROUTE",
+        value_name = "NAMESPACE/NAME",
+        hide = true
+    )]
+    pub reject_snapshots_with_route: Option<String>,
 
     /// Address of the plain-text listener (HTTP/1.1 and h2c with prior
     /// knowledge).

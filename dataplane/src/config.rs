@@ -12,6 +12,7 @@ use ipnet::IpNet;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::ServeArgs;
+use crate::control::OperatorSettings;
 
 /// Smallest accepted `--max-header-bytes`; a smaller limit would reject
 /// ordinary browser requests.
@@ -116,11 +117,20 @@ pub struct LogSettings {
     pub filter: Option<String>,
 }
 
+/// Source of the served snapshots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// Standalone mode: a manifest file or folder, watched and recompiled.
+    Files(PathBuf),
+    /// Operator mode: snapshots pushed over the snapshot channel.
+    Operator(OperatorSettings),
+}
+
 /// Everything `portcullis serve` needs, validated.
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
-    /// Manifest file or folder.
-    pub config_path: PathBuf,
+    /// Manifests (`--config`) or the operator (`--operator`).
+    pub source: ConfigSource,
     /// Admin listener address.
     pub admin: SocketAddr,
     /// Proxy settings.
@@ -176,7 +186,7 @@ impl ServeConfig {
     pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
         let mut check = Checker::default();
 
-        let config_path = check.config_path(args.config.as_ref());
+        let source = check.source(args);
         let admin = check.address("--admin", &args.admin);
         let proxy = check.proxy(args);
         let log = check.log(args);
@@ -191,7 +201,7 @@ impl ServeConfig {
             });
         }
         Ok(Self {
-            config_path: config_path.expect("no error means the path was set"),
+            source: source.expect("no error means a source was set"),
             admin: admin.expect("no error means the address parsed"),
             proxy,
             log,
@@ -212,11 +222,32 @@ impl Checker {
         self.errors.push(FlagError { flag, message });
     }
 
+    fn source(&mut self, args: &ServeArgs) -> Option<ConfigSource> {
+        let operator = match OperatorSettings::from_args(args) {
+            Ok(operator) => operator,
+            Err(errors) => {
+                self.errors.extend(errors);
+                return None;
+            }
+        };
+        match (args.config.as_ref(), operator) {
+            (Some(_), Some(_)) => {
+                self.fail(
+                    "--config",
+                    "cannot be combined with --operator; pass one of them".to_owned(),
+                );
+                None
+            }
+            (None, Some(operator)) => Some(ConfigSource::Operator(operator)),
+            (path, None) => self.config_path(path).map(ConfigSource::Files),
+        }
+    }
+
     fn config_path(&mut self, path: Option<&PathBuf>) -> Option<PathBuf> {
         let Some(path) = path else {
             self.fail(
                 "--config",
-                "missing: pass a manifest file or folder with --config or PORTCULLIS_CONFIG"
+                "missing: pass a manifest file or folder with --config (PORTCULLIS_CONFIG), or an operator address with --operator (PORTCULLIS_OPERATOR)"
                     .to_owned(),
             );
             return None;

@@ -1,9 +1,11 @@
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 
 use super::*;
 use crate::cli::Cli;
+use crate::control::OperatorSettings;
 
 fn parse(extra: &[&str]) -> Result<ServeConfig, ConfigError> {
     let dir = std::env::temp_dir();
@@ -180,4 +182,202 @@ fn unreadable_config_and_geoip_are_reported() {
 fn invalid_log_filter_is_reported() {
     let error = parse(&["--log-level", "info,[=="]).expect_err("filter is invalid");
     assert_eq!(error.flags(), ["--log-level"]);
+}
+
+/// Parses serve flags without `--config`.
+fn parse_operator(extra: &[&str]) -> Result<ServeConfig, ConfigError> {
+    let mut argv = vec!["portcullis"];
+    argv.extend_from_slice(extra);
+    let cli = Cli::try_parse_from(argv).expect("flags parse");
+    ServeConfig::from_args(cli.serve_args().expect("serve is the default"))
+}
+
+fn operator_settings(config: ServeConfig) -> OperatorSettings {
+    match config.source {
+        ConfigSource::Operator(settings) => settings,
+        ConfigSource::Files(path) => panic!("expected operator mode, got files {path:?}"),
+    }
+}
+
+#[test]
+fn config_flag_selects_files() {
+    let config = parse(&[]).expect("defaults are valid");
+    assert_eq!(config.source, ConfigSource::Files(std::env::temp_dir()));
+}
+
+#[test]
+fn operator_flags_select_operator() {
+    let dir = std::env::temp_dir();
+    let file = dir.to_str().expect("temp dir is UTF-8");
+    let config = parse_operator(&[
+        "--operator",
+        "127.0.0.1:9443",
+        "--operator-ca",
+        file,
+        "--operator-cert",
+        file,
+        "--operator-key",
+        file,
+        "--replica-name",
+        "replica-0",
+        "--snapshot-cache",
+        "/var/cache/portcullis/snapshot.json",
+        "--reject-snapshots-with-route",
+        "default/web",
+    ])
+    .expect("flags are valid");
+    let settings = operator_settings(config);
+    assert_eq!(settings.address, "127.0.0.1:9443");
+    assert_eq!(settings.server_name, "127.0.0.1");
+    assert_eq!(settings.tls.ca, dir);
+    assert_eq!(settings.replica, "replica-0");
+    assert_eq!(
+        settings.snapshot_cache,
+        Some(PathBuf::from("/var/cache/portcullis/snapshot.json"))
+    );
+    let route = settings.reject_route.expect("hook set");
+    assert_eq!(route.namespace, "default");
+    assert_eq!(route.name, "web");
+}
+
+#[test]
+fn operator_server_name_defaults_to_host() {
+    let dir = std::env::temp_dir();
+    let file = dir.to_str().expect("temp dir is UTF-8");
+    let cases = [
+        (
+            "operator.portcullis-system.svc:9443",
+            "operator.portcullis-system.svc",
+        ),
+        ("[::1]:9443", "::1"),
+    ];
+    for (address, expected) in cases {
+        let config = parse_operator(&[
+            "--operator",
+            address,
+            "--operator-ca",
+            file,
+            "--operator-cert",
+            file,
+            "--operator-key",
+            file,
+            "--replica-name",
+            "replica-0",
+        ])
+        .expect("flags are valid");
+        assert_eq!(operator_settings(config).server_name, expected, "{address}");
+    }
+}
+
+#[test]
+fn operator_server_name_flag_wins() {
+    let dir = std::env::temp_dir();
+    let file = dir.to_str().expect("temp dir is UTF-8");
+    let config = parse_operator(&[
+        "--operator",
+        "10.0.0.1:9443",
+        "--operator-server-name",
+        "operator.portcullis.test",
+        "--operator-ca",
+        file,
+        "--operator-cert",
+        file,
+        "--operator-key",
+        file,
+        "--replica-name",
+        "replica-0",
+    ])
+    .expect("flags are valid");
+    assert_eq!(
+        operator_settings(config).server_name,
+        "operator.portcullis.test"
+    );
+}
+
+#[test]
+fn operator_requires_tls_files() {
+    let error = parse_operator(&["--operator", "127.0.0.1:9443", "--replica-name", "r"])
+        .expect_err("TLS files are required");
+    assert_eq!(
+        error.flags(),
+        ["--operator-ca", "--operator-cert", "--operator-key"]
+    );
+}
+
+#[test]
+fn invalid_operator_values_are_reported() {
+    let error = parse_operator(&[
+        "--operator",
+        "operator-without-port",
+        "--operator-ca",
+        "/nonexistent/portcullis/ca.pem",
+        "--operator-cert",
+        "/nonexistent/portcullis/cert.pem",
+        "--operator-key",
+        "/nonexistent/portcullis/key.pem",
+        "--replica-name",
+        "r",
+        "--reject-snapshots-with-route",
+        "web",
+    ])
+    .expect_err("values are invalid");
+    assert_eq!(
+        error.flags(),
+        [
+            "--operator",
+            "--operator-ca",
+            "--operator-cert",
+            "--operator-key",
+            "--reject-snapshots-with-route",
+        ]
+    );
+    let message = error.to_string();
+    assert!(message.contains("expected HOST:PORT"), "{message}");
+    assert!(message.contains("expected NAMESPACE/NAME"), "{message}");
+}
+
+#[test]
+fn operator_flags_without_operator_are_reported() {
+    let error = parse(&[
+        "--snapshot-cache",
+        "/tmp/snapshot.json",
+        "--operator-ca",
+        "ca.pem",
+    ])
+    .expect_err("operator flags need --operator");
+    assert_eq!(error.flags(), ["--operator-ca", "--snapshot-cache"]);
+    assert!(error.to_string().contains("only used with --operator"));
+}
+
+#[test]
+fn operator_conflicts_with_config() {
+    let result = Cli::try_parse_from([
+        "portcullis",
+        "--config",
+        "a.yaml",
+        "--operator",
+        "127.0.0.1:9443",
+    ]);
+    assert!(result.is_err());
+}
+
+#[test]
+fn long_replica_name_is_reported() {
+    let dir = std::env::temp_dir();
+    let file = dir.to_str().expect("temp dir is UTF-8");
+    let name = "r".repeat(254);
+    let error = parse_operator(&[
+        "--operator",
+        "127.0.0.1:9443",
+        "--operator-ca",
+        file,
+        "--operator-cert",
+        file,
+        "--operator-key",
+        file,
+        "--replica-name",
+        &name,
+    ])
+    .expect_err("name is too long");
+    assert_eq!(error.flags(), ["--replica-name"]);
 }

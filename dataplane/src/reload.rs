@@ -163,7 +163,11 @@ impl Reloader {
             let broken = unparsed.contains(key) || damaged.contains(&accepted.source);
             if broken && !present.contains(key) {
                 warn_kept(key, "its manifest no longer parses");
-                plan.kept.insert(key.clone());
+                // Only a resource with its own parse rejection has a
+                // diagnostic in `extra` to show instead of the compiler's.
+                if unparsed.contains(key) {
+                    plan.kept.insert(key.clone());
+                }
                 plan.inputs.push(Input {
                     key: key.clone(),
                     resource: accepted.resource.clone(),

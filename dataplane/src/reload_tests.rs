@@ -140,6 +140,12 @@ fn file_with_invalid_yaml_keeps_its_resources() {
     reloader.reload().expect("readable");
     let published = store.load();
     assert_eq!(published.snapshot.version(), good);
+    let kept = diagnostic_of(&published, "Route", "a");
+    assert_eq!(
+        kept.outcome,
+        Outcome::Accepted,
+        "the kept version is listed"
+    );
     assert!(
         published.diagnostics.iter().any(is_unreadable),
         "the unreadable document is reported: {:?}",

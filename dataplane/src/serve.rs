@@ -1,9 +1,11 @@
 //! `portcullis serve`: binds the listeners, loads the configuration, and
-//! runs the proxy, the admin listener and the watcher until SIGTERM.
+//! runs the proxy, the admin listener and the configuration source until
+//! SIGTERM. The source is the file watcher (`--config`) or the operator's
+//! snapshot channel (`--operator`).
 //!
 //! Shutdown order: SIGTERM or SIGINT sets the shutdown channel, which turns
-//! `/readyz` to 503, stops the watcher and signals the proxy to stop
-//! accepting and drain. The process exits 0 once the proxy returns, or
+//! `/readyz` to 503, stops the configuration source and signals the proxy
+//! to stop accepting and drain. The process exits 0 once the proxy returns, or
 //! after the drain timeout plus [`DRAIN_GRACE`] if it does not.
 
 use std::net::SocketAddr;
@@ -17,7 +19,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::admin::{self, AdminState};
-use crate::config::{ProxySettings, ServeConfig};
+use crate::config::{ConfigSource, ProxySettings, ServeConfig};
+use crate::control;
 use crate::reload::{ReloadOutcome, Reloader};
 use crate::state::SnapshotStore;
 
@@ -42,7 +45,8 @@ struct Listeners {
 ///
 /// # Errors
 /// Returns an error when a listener cannot be bound, the configuration
-/// path cannot be read at startup, or the proxy fails.
+/// path cannot be read at startup, the operator's TLS files cannot be
+/// loaded, or the proxy fails.
 pub fn run(config: ServeConfig) -> anyhow::Result<()> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
@@ -73,13 +77,16 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     };
     let admin_task = tokio::spawn(admin::serve(listeners.admin, admin_state));
 
-    let reloader = Reloader::new(config.config_path.clone(), Arc::clone(&store));
-    let reloader = initial_load(reloader).await?;
-    let watch_task = tokio::spawn(crate::watch::run(
-        reloader,
-        signals.hangup,
-        shutdown.clone(),
-    ));
+    let source_task = match &config.source {
+        ConfigSource::Files(path) => {
+            let reloader = Reloader::new(path.clone(), Arc::clone(&store));
+            let reloader = initial_load(reloader).await?;
+            spawn_watcher(reloader, signals.hangup, shutdown.clone())
+        }
+        ConfigSource::Operator(operator) => {
+            control::start(operator.clone(), Arc::clone(&store), shutdown.clone()).await?
+        }
+    };
     let mut proxy_task = spawn_proxy(listeners.http, listeners.https, &settings, &store, shutdown);
 
     let result = tokio::select! {
@@ -93,7 +100,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     if !proxy_task.is_finished() {
         drain(proxy_task, settings.drain_timeout + DRAIN_GRACE).await;
     }
-    watch_task.abort();
+    source_task.abort();
     admin_task.abort();
     tracing::info!("stopped");
     result
@@ -144,6 +151,23 @@ async fn initial_load(reloader: Reloader) -> anyhow::Result<Reloader> {
         }
     })
     .await?
+}
+
+/// Runs the watcher, logging why it stopped if it fails: the proxy keeps
+/// serving the current snapshot without reloads then.
+fn spawn_watcher(
+    reloader: Reloader,
+    hangup: Signal,
+    shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(error) = crate::watch::run(reloader, hangup, shutdown).await {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "configuration watcher stopped; changes are no longer applied"
+            );
+        }
+    })
 }
 
 fn spawn_proxy(

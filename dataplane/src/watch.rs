@@ -8,6 +8,7 @@
 //! [`MAX_DELAY`] after the first event. SIGHUP reloads at once.
 
 use std::ffi::OsString;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -148,15 +149,23 @@ async fn debounce(events: &mut mpsc::UnboundedReceiver<()>) {
 }
 
 /// Reloads on a blocking thread, because reading and compiling a large
-/// configuration would stall an async worker.
+/// configuration would stall an async worker. A panic in the compiler is
+/// caught and logged, so one bad input cannot stop the watcher. The
+/// reloader's state is still valid then, because it changes only after a
+/// compile returns.
 async fn reload(mut reloader: Reloader) -> anyhow::Result<Reloader> {
     let reloader = tokio::task::spawn_blocking(move || {
-        match reloader.reload() {
-            Ok(ReloadOutcome::Published { .. } | ReloadOutcome::Unchanged { .. }) => {}
-            Err(error) => {
+        let attempt = catch_unwind(AssertUnwindSafe(|| reloader.reload()));
+        match attempt {
+            Ok(Ok(ReloadOutcome::Published { .. } | ReloadOutcome::Unchanged { .. })) => {}
+            Ok(Err(error)) => {
                 let cause = &error.source;
                 tracing::error!(error = %error, %cause, "configuration reload failed");
             }
+            Err(_) => tracing::error!(
+                config = %reloader.root().display(),
+                "configuration reload panicked; keeping the current snapshot"
+            ),
         }
         reloader
     })

@@ -33,12 +33,20 @@ pub struct RunArgs {
 
     /// PEM file with the channel's server certificate chain. Required with
     /// `--snapshot-listen`.
-    #[arg(long, env = "PORTCULLIS_OPERATOR_TLS_CERT", requires = "snapshot_listen")]
+    #[arg(
+        long,
+        env = "PORTCULLIS_OPERATOR_TLS_CERT",
+        requires = "snapshot_listen"
+    )]
     pub tls_cert: Option<PathBuf>,
 
     /// PEM file with the private key of `--tls-cert`. Required with
     /// `--snapshot-listen`.
-    #[arg(long, env = "PORTCULLIS_OPERATOR_TLS_KEY", requires = "snapshot_listen")]
+    #[arg(
+        long,
+        env = "PORTCULLIS_OPERATOR_TLS_KEY",
+        requires = "snapshot_listen"
+    )]
     pub tls_key: Option<PathBuf>,
 
     /// Address of the HTTP listener serving `/metrics` (Prometheus text
@@ -53,7 +61,11 @@ pub struct RunArgs {
 
     /// Seconds after startup during which an existing `Ready` condition is
     /// kept while replicas reconnect, so a restart does not flap it.
-    #[arg(long, env = "PORTCULLIS_OPERATOR_READY_GRACE_SECONDS", default_value_t = 15)]
+    #[arg(
+        long,
+        env = "PORTCULLIS_OPERATOR_READY_GRACE_SECONDS",
+        default_value_t = 15
+    )]
     pub ready_grace_seconds: u64,
 
     /// Log line format.
@@ -111,9 +123,18 @@ impl RunArgs {
         let Some(listen) = self.snapshot_listen else {
             return Ok(None);
         };
-        let ca = self.tls_ca.clone().ok_or(ArgsError::MissingTlsFile("--tls-ca"))?;
-        let cert = self.tls_cert.clone().ok_or(ArgsError::MissingTlsFile("--tls-cert"))?;
-        let key = self.tls_key.clone().ok_or(ArgsError::MissingTlsFile("--tls-key"))?;
+        let ca = self
+            .tls_ca
+            .clone()
+            .ok_or(ArgsError::MissingTlsFile("--tls-ca"))?;
+        let cert = self
+            .tls_cert
+            .clone()
+            .ok_or(ArgsError::MissingTlsFile("--tls-cert"))?;
+        let key = self
+            .tls_key
+            .clone()
+            .ok_or(ArgsError::MissingTlsFile("--tls-key"))?;
         Ok(Some((listen, ChannelFiles { ca, cert, key })))
     }
 }

@@ -18,10 +18,13 @@ use crate::secrets::Secrets;
 use crate::status::{Computed, route_conditions};
 use crate::writer::StatusWriter;
 
+/// Delay before a pass that failed a step runs again without a change.
+const RETRY_DELAY: Duration = Duration::from_secs(5);
+
 /// How often the loop checks whether the initial lists finished.
 const STARTUP_POLL: Duration = Duration::from_millis(100);
 
-/// Where snapshots go and where replica states come from.
+/// The destination of snapshots and the source of replica states.
 pub trait Delivery: Send + Sync {
     /// Publishes a snapshot to every replica.
     ///
@@ -30,7 +33,7 @@ pub trait Delivery: Send + Sync {
     /// exceeds the channel's message size limit.
     fn publish(&self, snapshot: &Snapshot) -> anyhow::Result<()>;
 
-    /// Every replica seen recently.
+    /// Returns every replica seen recently.
     fn replicas(&self) -> Vec<ReplicaView>;
 }
 
@@ -91,25 +94,37 @@ impl Controller {
         tracing::info!("initial lists complete; starting reconcile passes");
         let mut grace_pass_pending = !self.settings.ready_grace.is_zero();
         loop {
-            self.pass().await;
-            if grace_pass_pending {
-                // One more pass when the grace period ends, so Ready
-                // conditions held back during it are recomputed.
-                tokio::select! {
+            let complete = self.pass().await;
+            let retry_at = (!complete).then(|| Instant::now() + RETRY_DELAY);
+            // One more pass when the grace period ends, so Ready conditions
+            // held back during it are recomputed.
+            let grace_at = grace_pass_pending.then_some(self.grace_until);
+            match retry_at.into_iter().chain(grace_at).min() {
+                Some(deadline) => tokio::select! {
                     () = trigger.notified() => {}
-                    () = tokio::time::sleep_until(self.grace_until) => grace_pass_pending = false,
-                }
-            } else {
-                trigger.notified().await;
+                    () = tokio::time::sleep_until(deadline) => {}
+                },
+                None => trigger.notified().await,
+            }
+            if Instant::now() >= self.grace_until {
+                grace_pass_pending = false;
             }
             tokio::time::sleep(self.settings.debounce).await;
         }
     }
 
-    async fn pass(&mut self) {
-        let routes: Vec<Arc<Route>> = self.inputs.routes.iter().flat_map(|store| store.state()).collect();
+    /// Runs one pass. Returns `false` when a step failed and a retry is
+    /// due even without a change.
+    async fn pass(&mut self) -> bool {
+        let routes: Vec<Arc<Route>> = self
+            .inputs
+            .routes
+            .iter()
+            .flat_map(|store| store.state())
+            .collect();
         let mut resources = self.inputs.collect();
         let (secrets, errors) = self.secrets.referenced(&routes).await;
+        let mut complete = errors.is_empty();
         for error in errors {
             self.metrics.reconcile_error();
             tracing::warn!(%error, "reading a referenced Secret failed; its Routes report it as not found");
@@ -117,6 +132,8 @@ impl Controller {
         resources.extend(secrets);
 
         let compiled = compile(&resources);
+        // A failed publish is not retried on a timer: its cause, such as a
+        // snapshot over the size limit, lasts until the resources change.
         self.publish(&compiled.snapshot);
         self.metrics.set_routes(routes.len());
 
@@ -125,14 +142,27 @@ impl Controller {
             .diagnostics
             .iter()
             .filter(|diagnostic| diagnostic.object.kind == "Route")
-            .map(|diagnostic| ((diagnostic.object.namespace.clone(), diagnostic.object.name.clone()), diagnostic))
+            .map(|diagnostic| {
+                (
+                    (
+                        diagnostic.object.namespace.clone(),
+                        diagnostic.object.name.clone(),
+                    ),
+                    diagnostic,
+                )
+            })
             .collect();
         for route in &routes {
             let key = route_key(route);
-            let conditions = self.conditions(route, &key, diagnostics.get(&key).copied(), &replicas);
-            self.writer.apply(route, conditions, Instant::now() < self.grace_until).await;
+            let conditions =
+                self.conditions(route, &key, diagnostics.get(&key).copied(), &replicas);
+            complete &= self
+                .writer
+                .apply(route, conditions, Instant::now() < self.grace_until)
+                .await;
         }
         self.writer.forget_missing(&routes);
+        complete
     }
 
     fn conditions(
@@ -147,8 +177,19 @@ impl Controller {
             .published
             .as_deref()
             .is_some_and(|version| self.history.generation_in(version, key) == Some(generation));
-        let channel = if self.delivery.is_some() { Channel::Enabled } else { Channel::Disabled };
-        let ready = ready_condition(key, generation, programmed, channel, replicas, &self.history);
+        let channel = if self.delivery.is_some() {
+            Channel::Enabled
+        } else {
+            Channel::Disabled
+        };
+        let ready = ready_condition(
+            key,
+            generation,
+            programmed,
+            channel,
+            replicas,
+            &self.history,
+        );
         route_conditions(generation, diagnostic, programmed, ready)
     }
 
@@ -166,12 +207,20 @@ impl Controller {
             }
             self.metrics.snapshot_published();
         }
-        tracing::info!(version, routes = snapshot.ir().routes.len(), "snapshot published");
+        tracing::info!(
+            version,
+            routes = snapshot.ir().routes.len(),
+            "snapshot published"
+        );
         self.published = Some(version.to_owned());
     }
 
     fn replicas(&self) -> Vec<ReplicaView> {
-        let replicas = self.delivery.as_ref().map(|delivery| delivery.replicas()).unwrap_or_default();
+        let replicas = self
+            .delivery
+            .as_ref()
+            .map(|delivery| delivery.replicas())
+            .unwrap_or_default();
         let connected = replicas.iter().filter(|replica| replica.connected).count();
         self.metrics.set_connected_replicas(connected);
         replicas
@@ -180,6 +229,10 @@ impl Controller {
 
 /// Namespace and name of a Route, as the compiler names it.
 pub fn route_key(route: &Route) -> RouteKey {
-    let namespace = route.metadata.namespace.clone().unwrap_or_else(|| "default".to_owned());
+    let namespace = route
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".to_owned());
     (namespace, route.metadata.name.clone().unwrap_or_default())
 }

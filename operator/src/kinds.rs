@@ -80,7 +80,7 @@ pub enum KindError {
         kind: &'static str,
         /// API group and version.
         api_version: String,
-        /// What to do.
+        /// The fix.
         fix: &'static str,
     },
     /// The probe request failed for another reason.
@@ -103,16 +103,24 @@ impl Inputs {
     /// # Errors
     /// Returns [`KindError`] when a required kind, such as Route, is not
     /// installed or cannot be listed.
-    pub async fn start(client: &Client, scope: &Scope, trigger: &Arc<Notify>) -> Result<Self, KindError> {
+    pub async fn start(
+        client: &Client,
+        scope: &Scope,
+        trigger: &Arc<Notify>,
+    ) -> Result<Self, KindError> {
         let mut inputs = Self::default();
         inputs.routes = inputs.register::<Route>(client, scope, trigger).await?;
         inputs.register::<Service>(client, scope, trigger).await?;
-        inputs.register::<EndpointSlice>(client, scope, trigger).await?;
-        inputs.register::<ReferenceGrantObject>(client, scope, trigger).await?;
+        inputs
+            .register::<EndpointSlice>(client, scope, trigger)
+            .await?;
+        inputs
+            .register::<ReferenceGrantObject>(client, scope, trigger)
+            .await?;
         Ok(inputs)
     }
 
-    /// Every watched object as compiler input.
+    /// Returns every watched object as compiler input.
     pub fn collect(&self) -> Vec<Resource> {
         let mut out = Vec::new();
         for source in &self.sources {
@@ -122,7 +130,7 @@ impl Inputs {
     }
 
     /// Whether every reflector has finished its initial list, so a compile
-    /// sees the whole cluster rather than a prefix of it.
+    /// reads the whole cluster rather than a prefix of it.
     pub fn is_ready(&self) -> bool {
         self.sources.iter().all(|source| source.is_ready())
     }
@@ -136,7 +144,10 @@ impl Inputs {
         let mut stores = Vec::new();
         for api in apis::<K>(client, scope) {
             if !probe(&api).await? {
-                tracing::info!(kind = K::KIND, "kind not served by the API server; not watched");
+                tracing::info!(
+                    kind = K::KIND,
+                    "kind not served by the API server; not watched"
+                );
                 return Ok(Vec::new());
             }
             let source = spawn_reflector(api, watcher::Config::default(), trigger.clone());
@@ -147,7 +158,7 @@ impl Inputs {
     }
 }
 
-/// One `Api` per watched namespace, or one for all namespaces.
+/// Builds one `Api` per watched namespace, or one for all namespaces.
 pub fn apis<K: WatchedKind>(client: &Client, scope: &Scope) -> Vec<Api<K>> {
     match scope {
         Scope::All => vec![Api::all(client.clone())],
@@ -160,6 +171,9 @@ pub fn apis<K: WatchedKind>(client: &Client, scope: &Scope) -> Vec<Api<K>> {
 
 /// Lists at most one object to learn whether the kind is served. Returns
 /// `false` for a missing optional kind.
+///
+/// NOTE: the probe runs once at startup, so an optional CRD installed
+/// later, such as ReferenceGrant, is watched only after a restart.
 async fn probe<K: WatchedKind>(api: &Api<K>) -> Result<bool, KindError> {
     let params = kube::api::ListParams::default().limit(1);
     match api.list_metadata(&params).await {
@@ -174,16 +188,26 @@ async fn probe<K: WatchedKind>(api: &Api<K>) -> Result<bool, KindError> {
                 fix: "install the CRDs with `portcullis-operator crds | kubectl apply -f -`",
             })
         }
-        Err(source) => Err(KindError::Probe { kind: K::KIND, source }),
+        Err(source) => Err(KindError::Probe {
+            kind: K::KIND,
+            source,
+        }),
     }
 }
 
 /// Runs a reflector for `api` in a background task that wakes `trigger`
 /// on every change and marks the source ready after the first full list.
-fn spawn_reflector<K: WatchedKind>(api: Api<K>, config: watcher::Config, trigger: Arc<Notify>) -> TypedSource<K> {
+fn spawn_reflector<K: WatchedKind>(
+    api: Api<K>,
+    config: watcher::Config,
+    trigger: Arc<Notify>,
+) -> TypedSource<K> {
     let (store, writer) = reflector::store();
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let source = TypedSource { store, ready: ready.clone() };
+    let source = TypedSource {
+        store,
+        ready: ready.clone(),
+    };
     let stream = reflector::reflector(writer, watcher(api, config)).default_backoff();
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
@@ -195,7 +219,9 @@ fn spawn_reflector<K: WatchedKind>(api: Api<K>, config: watcher::Config, trigger
                 }
                 Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => trigger.notify_one(),
                 Ok(_) => {}
-                Err(error) => tracing::warn!(kind = K::KIND, %error, "watch failed; retrying with backoff"),
+                Err(error) => {
+                    tracing::warn!(kind = K::KIND, %error, "watch failed; retrying with backoff")
+                }
             }
         }
     });

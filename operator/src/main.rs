@@ -16,13 +16,13 @@ enum Command {
     /// Print the CustomResourceDefinition manifests as YAML.
     Crds,
     /// Watch the cluster, publish snapshots and write Route status.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 fn main() -> anyhow::Result<()> {
     match Args::parse().command {
         Command::Crds => print!("{}", portcullis_crds::crd_manifests()),
-        Command::Run(args) => portcullis_operator::run::run(args)?,
+        Command::Run(args) => portcullis_operator::run::run(*args)?,
     }
     Ok(())
 }

@@ -58,7 +58,12 @@ impl History {
         let routes = ir
             .routes
             .iter()
-            .map(|route| ((route.namespace.clone(), route.name.clone()), route.generation.unwrap_or(0)))
+            .map(|route| {
+                (
+                    (route.namespace.clone(), route.name.clone()),
+                    route.generation.unwrap_or(0),
+                )
+            })
             .collect();
         self.versions.push_back((version.to_owned(), routes));
         while self.versions.len() > HISTORY_VERSIONS {
@@ -76,8 +81,8 @@ impl History {
     }
 }
 
-/// Computes `Ready` for a Route at `generation`. `programmed` says whether
-/// the current snapshot contains it.
+/// Computes `Ready` for a Route at `generation`. `programmed` is true when
+/// the published snapshot contains it.
 pub fn ready_condition(
     route: &RouteKey,
     generation: i64,
@@ -86,17 +91,26 @@ pub fn ready_condition(
     replicas: &[ReplicaView],
     history: &History,
 ) -> Computed {
-    let condition = |status, reason, message: String, observed| Computed::new("Ready", status, reason, message, observed);
+    let condition = |status, reason, message: String, observed| {
+        Computed::new("Ready", status, reason, message, observed)
+    };
     if !programmed {
         let message = "the Route is not in the snapshot because it is not accepted; fix the errors \
                        listed in the Accepted condition";
         return condition("False", "Invalid", message.to_owned(), generation);
     }
-    let connected: Vec<&ReplicaView> = replicas.iter().filter(|replica| replica.connected).collect();
+    let connected: Vec<&ReplicaView> = replicas
+        .iter()
+        .filter(|replica| replica.connected)
+        .collect();
     if channel == Channel::Disabled || connected.is_empty() {
         let message = match channel {
-            Channel::Disabled => "the operator runs without a snapshot channel (--snapshot-listen), so no data plane receives the Route",
-            Channel::Enabled => "no data-plane replica is connected to the operator; start data planes with the operator as their config source",
+            Channel::Disabled => {
+                "the operator runs without a snapshot channel (--snapshot-listen), so no data plane receives the Route"
+            }
+            Channel::Enabled => {
+                "no data-plane replica is connected to the operator; start data planes with the operator as their config source"
+            }
         };
         return condition("Unknown", "NoReplicas", message.to_owned(), generation);
     }
@@ -105,7 +119,12 @@ pub fn ready_condition(
     }
     let running: Vec<Option<i64>> = connected
         .iter()
-        .map(|replica| replica.acked_version.as_deref().and_then(|version| history.generation_in(version, route)))
+        .map(|replica| {
+            replica
+                .acked_version
+                .as_deref()
+                .and_then(|version| history.generation_in(version, route))
+        })
         .collect();
     let waiting: Vec<&str> = connected
         .iter()
@@ -114,11 +133,19 @@ pub fn ready_condition(
         .map(|(replica, _)| replica.name.as_str())
         .collect();
     if waiting.is_empty() {
-        let message = format!("all {} connected replicas run generation {generation}", connected.len());
+        let message = format!(
+            "all {} connected replicas run generation {generation}",
+            connected.len()
+        );
         return condition("True", "Ready", message, generation);
     }
     let waiting = waiting.join(", ");
-    match running.iter().copied().collect::<Option<Vec<i64>>>().and_then(|all| all.into_iter().min()) {
+    match running
+        .iter()
+        .copied()
+        .collect::<Option<Vec<i64>>>()
+        .and_then(|all| all.into_iter().min())
+    {
         // Every replica runs some generation: the condition stays true for
         // the oldest one, so observedGeneration moves only after every ACK.
         Some(oldest) => {
@@ -129,15 +156,22 @@ pub fn ready_condition(
             condition("True", "Ready", message, oldest)
         }
         None => {
-            let message = format!("waiting for {waiting} to acknowledge a snapshot with generation {generation}");
+            let message = format!(
+                "waiting for {waiting} to acknowledge a snapshot with generation {generation}"
+            );
             condition("False", "Pending", message, generation)
         }
     }
 }
 
-/// A message naming the replicas that rejected a snapshot containing this
+/// Builds a message naming the replicas that rejected a snapshot containing this
 /// generation of the Route, when the rejection can be blamed on it.
-fn rejection(route: &RouteKey, generation: i64, connected: &[&ReplicaView], history: &History) -> Option<String> {
+fn rejection(
+    route: &RouteKey,
+    generation: i64,
+    connected: &[&ReplicaView],
+    history: &History,
+) -> Option<String> {
     let blamed: Vec<String> = connected
         .iter()
         .filter_map(|replica| {
@@ -146,16 +180,22 @@ fn rejection(route: &RouteKey, generation: i64, connected: &[&ReplicaView], hist
                 return None;
             }
             let acked = replica.acked_version.as_deref();
-            let runs_it = acked.and_then(|version| history.generation_in(version, route)) == Some(generation);
+            let runs_it =
+                acked.and_then(|version| history.generation_in(version, route)) == Some(generation);
             if runs_it && resource.is_none() {
                 // The rejected snapshot changed something else: this
                 // generation already runs from an earlier version.
                 return None;
             }
-            let blames_this = resource
-                .as_ref()
-                .is_none_or(|object| object.kind == "Route" && object.namespace == route.0 && object.name == route.1);
-            blames_this.then(|| format!("replica {} rejected snapshot {version}: {reason}", replica.name))
+            let blames_this = resource.as_ref().is_none_or(|object| {
+                object.kind == "Route" && object.namespace == route.0 && object.name == route.1
+            });
+            blames_this.then(|| {
+                format!(
+                    "replica {} rejected snapshot {version}: {reason}",
+                    replica.name
+                )
+            })
         })
         .collect();
     if blamed.is_empty() {

@@ -53,7 +53,9 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         tokio::spawn(crate::metrics::serve(listener, metrics.clone()));
     }
     let delivery = match channel {
-        Some((listen, files)) => Some(crate::delivery::start(listen, &files, trigger.clone()).await?),
+        Some((listen, files)) => {
+            Some(crate::delivery::start(listen, &files, trigger.clone(), &metrics).await?)
+        }
         None => None,
     };
 
@@ -75,7 +77,9 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
 pub fn log_listener(name: &str, listener: &tokio::net::TcpListener) {
     match listener.local_addr() {
         Ok(address) => tracing::info!(listener = name, address = %address, "listener started"),
-        Err(error) => tracing::warn!(listener = name, %error, "reading the listener address failed"),
+        Err(error) => {
+            tracing::warn!(listener = name, %error, "reading the listener address failed")
+        }
     }
 }
 
@@ -104,8 +108,15 @@ async fn shutdown_signal() {
 fn init_logging(args: &RunArgs) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&args.log_level))
-        .with_context(|| format!("invalid --log-level {:?}; use a level such as info or debug", args.log_level))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+        .with_context(|| {
+            format!(
+                "invalid --log-level {:?}; use a level such as info or debug",
+                args.log_level
+            )
+        })?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let result = match args.log_format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

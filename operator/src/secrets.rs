@@ -69,16 +69,20 @@ impl Secrets {
     /// memory. A Secret that cannot be read is left out, so the Route
     /// reports it as not found, and the error is returned for the log.
     pub async fn referenced(&mut self, routes: &[Arc<Route>]) -> (Vec<Resource>, Vec<kube::Error>) {
-        let wanted = references(routes);
-        self.loaded.retain(|key, _| wanted.contains(key));
+        let referenced = references(routes);
+        self.loaded.retain(|key, _| referenced.contains(key));
         let mut errors = Vec::new();
-        for (namespace, name) in &wanted {
+        for (namespace, name) in &referenced {
             let Some(version) = self.resource_version(namespace, name) else {
                 self.loaded.remove(&(namespace.clone(), name.clone()));
                 continue;
             };
             let key = (namespace.clone(), name.clone());
-            if self.loaded.get(&key).is_some_and(|(read, _)| *read == version) {
+            if self
+                .loaded
+                .get(&key)
+                .is_some_and(|(read, _)| *read == version)
+            {
                 continue;
             }
             let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
@@ -109,7 +113,7 @@ impl Secrets {
 
 /// Namespace and name of every Secret in `spec.tls.certificateRefs`.
 fn references(routes: &[Arc<Route>]) -> BTreeSet<(String, String)> {
-    let mut wanted = BTreeSet::new();
+    let mut referenced = BTreeSet::new();
     for route in routes {
         let Some(tls) = &route.spec.tls else {
             continue;
@@ -117,10 +121,10 @@ fn references(routes: &[Arc<Route>]) -> BTreeSet<(String, String)> {
         let own = route.metadata.namespace.as_deref().unwrap_or("default");
         for reference in &tls.certificate_refs {
             let namespace = reference.namespace.as_deref().unwrap_or(own);
-            wanted.insert((namespace.to_owned(), reference.name.clone()));
+            referenced.insert((namespace.to_owned(), reference.name.clone()));
         }
     }
-    wanted
+    referenced
 }
 
 fn spawn_watch(
@@ -146,7 +150,9 @@ fn spawn_watch(
                 }
                 Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => trigger.notify_one(),
                 Ok(_) => {}
-                Err(error) => tracing::warn!(kind = "Secret", %error, "watch failed; retrying with backoff"),
+                Err(error) => {
+                    tracing::warn!(kind = "Secret", %error, "watch failed; retrying with backoff")
+                }
             }
         }
     });

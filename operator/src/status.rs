@@ -11,7 +11,13 @@ use portcullis_compiler::{Diagnostic, FindingKind, Outcome};
 
 /// Condition types this operator owns on a Route. Conditions of other
 /// types, written by other controllers, are left alone and never compared.
-pub const MANAGED_TYPES: [&str; 5] = ["Accepted", "ResolvedRefs", "Programmed", "Ready", "Shadowed"];
+pub const MANAGED_TYPES: [&str; 5] = [
+    "Accepted",
+    "ResolvedRefs",
+    "Programmed",
+    "Ready",
+    "Shadowed",
+];
 
 /// Messages are cut to this many bytes; the API server allows 32768.
 const MAX_MESSAGE_BYTES: usize = 4096;
@@ -38,7 +44,13 @@ pub struct Computed {
 
 impl Computed {
     /// Builds a condition, cutting the message to a bounded length.
-    pub fn new(type_: &'static str, status: &'static str, reason: &str, message: String, generation: i64) -> Self {
+    pub fn new(
+        type_: &'static str,
+        status: &'static str,
+        reason: &str,
+        message: String,
+        generation: i64,
+    ) -> Self {
         Self {
             type_,
             status,
@@ -48,7 +60,8 @@ impl Computed {
         }
     }
 
-    /// Whether `existing` says the same, ignoring `lastTransitionTime`.
+    /// Checks whether `existing` has the same type, status, reason, message
+    /// and generation, ignoring `lastTransitionTime`.
     fn matches(&self, existing: &Condition) -> bool {
         existing.type_ == self.type_
             && existing.status == self.status
@@ -71,7 +84,7 @@ fn truncate(mut message: String) -> String {
 }
 
 /// The conditions of a Route at `generation`, from its compile diagnostic
-/// and its already computed `Ready` condition. `programmed` says whether the
+/// and its already computed `Ready` condition. `programmed` is true when the
 /// published snapshot contains this generation.
 pub fn route_conditions(
     generation: i64,
@@ -83,13 +96,22 @@ pub fn route_conditions(
         // Every Route given to the compiler gets a diagnostic; this covers
         // a Route that arrived after the compile started.
         let message = "the Route has not been compiled yet; wait for the next compile".to_owned();
-        return vec![Computed::new("Accepted", "Unknown", "Pending", message, generation), ready];
+        return vec![
+            Computed::new("Accepted", "Unknown", "Pending", message, generation),
+            ready,
+        ];
     };
     if diagnostic.outcome == Outcome::Rejected {
         return rejected(generation, diagnostic, ready);
     }
     let mut conditions = vec![
-        Computed::new("Accepted", "True", "Accepted", "the Route is valid".to_owned(), generation),
+        Computed::new(
+            "Accepted",
+            "True",
+            "Accepted",
+            "the Route is valid".to_owned(),
+            generation,
+        ),
         resolved_refs(generation, diagnostic),
         programmed_condition(generation, programmed),
         ready,
@@ -105,9 +127,10 @@ fn programmed_condition(generation: i64, programmed: bool) -> Computed {
         let message = "the Route is compiled into the published snapshot".to_owned();
         return Computed::new("Programmed", "True", "Programmed", message, generation);
     }
-    let message = "the snapshot with this generation was not published; the operator log names the \
+    let message =
+        "the snapshot with this generation was not published; the operator log names the \
                    error"
-        .to_owned();
+            .to_owned();
     Computed::new("Programmed", "False", "Pending", message, generation)
 }
 
@@ -142,7 +165,13 @@ fn resolved_refs(generation: i64, diagnostic: &Diagnostic) -> Computed {
         .iter()
         .map(|error| format!("{} ({}): {}", error.field, error.reason, error.message))
         .collect();
-    Computed::new("ResolvedRefs", "False", &first.reason, details.join("; "), generation)
+    Computed::new(
+        "ResolvedRefs",
+        "False",
+        &first.reason,
+        details.join("; "),
+        generation,
+    )
 }
 
 fn shadowed(generation: i64, diagnostic: &Diagnostic) -> Option<Computed> {
@@ -157,14 +186,23 @@ fn shadowed(generation: i64, diagnostic: &Diagnostic) -> Option<Computed> {
         .take(MAX_LISTED_FINDINGS)
         .map(|finding| finding.message.clone())
         .collect();
-    let rest = diagnostic.findings.len().saturating_sub(MAX_LISTED_FINDINGS);
+    let rest = diagnostic
+        .findings
+        .len()
+        .saturating_sub(MAX_LISTED_FINDINGS);
     if rest > 0 {
         parts.push(format!("and {rest} more"));
     }
-    Some(Computed::new("Shadowed", "True", reason, parts.join("; "), generation))
+    Some(Computed::new(
+        "Shadowed",
+        "True",
+        reason,
+        parts.join("; "),
+        generation,
+    ))
 }
 
-/// Whether the managed conditions on the object differ from `computed`,
+/// Checks whether the managed conditions on the object differ from `computed`,
 /// ignoring `lastTransitionTime` and conditions of other types.
 pub fn differs(existing: &[Condition], computed: &[Computed]) -> bool {
     let managed: Vec<&Condition> = existing
@@ -176,26 +214,30 @@ pub fn differs(existing: &[Condition], computed: &[Computed]) -> bool {
     }
     !computed
         .iter()
-        .all(|wanted| managed.iter().any(|condition| wanted.matches(condition)))
+        .all(|expected| managed.iter().any(|condition| expected.matches(condition)))
 }
 
-/// The conditions to write: `lastTransitionTime` is kept from `existing`
+/// Builds the conditions to write. `lastTransitionTime` is kept from `existing`
 /// when the status of that type did not change, and is `now` otherwise.
 pub fn merge(existing: &[Condition], computed: &[Computed], now: &Time) -> Vec<Condition> {
     computed
         .iter()
-        .map(|wanted| {
-            let previous = existing.iter().find(|condition| condition.type_ == wanted.type_);
+        .map(|expected| {
+            let previous = existing
+                .iter()
+                .find(|condition| condition.type_ == expected.type_);
             let last_transition_time = match previous {
-                Some(condition) if condition.status == wanted.status => condition.last_transition_time.clone(),
+                Some(condition) if condition.status == expected.status => {
+                    condition.last_transition_time.clone()
+                }
                 _ => now.clone(),
             };
             Condition {
-                type_: wanted.type_.to_owned(),
-                status: wanted.status.to_owned(),
-                reason: wanted.reason.clone(),
-                message: wanted.message.clone(),
-                observed_generation: Some(wanted.observed_generation),
+                type_: expected.type_.to_owned(),
+                status: expected.status.to_owned(),
+                reason: expected.reason.clone(),
+                message: expected.message.clone(),
+                observed_generation: Some(expected.observed_generation),
                 last_transition_time,
             }
         })

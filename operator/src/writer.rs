@@ -29,7 +29,7 @@ pub struct StatusWriter {
 }
 
 /// The last write to one Route. The reflector may not have seen that write
-/// yet on the next pass; the record keeps the pass from writing it again.
+/// yet on the next pass, so the record keeps the pass from writing it again.
 struct Written {
     uid: Option<String>,
     /// The Route's resourceVersion before the write.
@@ -54,18 +54,26 @@ impl StatusWriter {
         }
     }
 
-    /// Writes `computed` to the Route's status when it differs from what
-    /// the Route already says. While `hold_ready` is set, an existing
-    /// `Ready=True` is kept unless the computed one is also true, so
-    /// replicas reconnecting after an operator restart do not flap it.
-    pub async fn apply(&mut self, route: &Route, mut computed: Vec<Computed>, hold_ready: bool) {
+    /// Writes `computed` to the Route's status when it differs from the
+    /// conditions already on the Route. While `hold_ready` is set, an
+    /// existing `Ready=True` replaces a computed `Ready` that waits for
+    /// replicas (`Pending` or `NoReplicas`) or is true for no newer
+    /// generation, so replicas reconnecting after an operator restart do
+    /// not flap it. Returns `false` when the write
+    /// failed.
+    pub async fn apply(
+        &mut self,
+        route: &Route,
+        mut computed: Vec<Computed>,
+        hold_ready: bool,
+    ) -> bool {
         let key = route_key(route);
         let existing = self.existing(&key, route);
         if hold_ready {
             keep_ready(&existing, &mut computed);
         }
         if !differs(&existing, &computed) {
-            return;
+            return true;
         }
         let now = Time(Timestamp::now());
         let conditions = merge(&existing, &computed, &now);
@@ -82,21 +90,24 @@ impl StatusWriter {
                         conditions,
                     },
                 );
+                true
             }
             Err(error) => {
                 self.metrics.reconcile_error();
-                tracing::warn!(route = %format!("{}/{}", key.0, key.1), %error, "writing route status failed; retrying on the next change");
+                tracing::warn!(route = %format!("{}/{}", key.0, key.1), %error, "writing route status failed; retrying");
+                false
             }
         }
     }
 
     /// Drops the records of Routes that no longer exist.
     pub fn forget_missing(&mut self, routes: &[Arc<Route>]) {
-        let present: std::collections::HashSet<RouteKey> = routes.iter().map(|route| route_key(route)).collect();
+        let present: std::collections::HashSet<RouteKey> =
+            routes.iter().map(|route| route_key(route)).collect();
         self.written.retain(|key, _| present.contains(key));
     }
 
-    /// The conditions the Route has now: from the reflector, or from this
+    /// Returns the conditions the Route has now: from the reflector, or from this
     /// writer's last write when the reflector has not caught up with it.
     fn existing(&self, key: &RouteKey, route: &Route) -> Vec<Condition> {
         if let Some(written) = self.written.get(key) {
@@ -106,7 +117,11 @@ impl StatusWriter {
                 return written.conditions.clone();
             }
         }
-        route.status.as_ref().map(|status| status.conditions.clone()).unwrap_or_default()
+        route
+            .status
+            .as_ref()
+            .map(|status| status.conditions.clone())
+            .unwrap_or_default()
     }
 
     async fn patch(&self, route: &Route, conditions: &[Condition]) -> kube::Result<()> {
@@ -120,7 +135,8 @@ impl StatusWriter {
             "status": { "conditions": conditions },
         });
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        api.patch_status(name, &params, &Patch::Apply(&body)).await?;
+        api.patch_status(name, &params, &Patch::Apply(&body))
+            .await?;
         Ok(())
     }
 
@@ -133,7 +149,9 @@ impl StatusWriter {
                 continue;
             };
             let unchanged = existing.iter().any(|old| {
-                old.type_ == condition.type_ && old.status == condition.status && old.reason == condition.reason
+                old.type_ == condition.type_
+                    && old.status == condition.status
+                    && old.reason == condition.reason
                     && old.message == condition.message
             });
             if unchanged {
@@ -167,20 +185,96 @@ fn failure_reason(condition: &Computed) -> Option<&str> {
     }
 }
 
-/// Replaces a computed `Ready` that waits for replicas by the existing one
-/// when that one is true. A rejection or an invalid Route still shows.
+/// Replaces a computed `Ready` that waits for replicas, or that is true for
+/// no newer generation, by the existing one when that one is true. A
+/// rejection or an invalid Route still shows.
 fn keep_ready(existing: &[Condition], computed: &mut [Computed]) {
-    let Some(old) = existing.iter().find(|condition| condition.type_ == "Ready" && condition.status == "True") else {
+    let Some(old) = existing
+        .iter()
+        .find(|condition| condition.type_ == "Ready" && condition.status == "True")
+    else {
         return;
     };
-    let Some(ready) = computed.iter_mut().find(|condition| condition.type_ == "Ready") else {
+    let Some(ready) = computed
+        .iter_mut()
+        .find(|condition| condition.type_ == "Ready")
+    else {
         return;
     };
-    let reconnecting = ready.reason == "Pending" || ready.reason == "NoReplicas";
+    let old_generation = old.observed_generation.unwrap_or(0);
+    // Until every replica is back, a partial count ("all 1 connected
+    // replicas") would replace the message, so a true Ready for the same
+    // generation is also kept.
+    let reconnecting = match ready.reason.as_str() {
+        "Pending" | "NoReplicas" => true,
+        "Ready" => ready.observed_generation <= old_generation,
+        _ => false,
+    };
     if reconnecting {
         ready.status = "True";
         ready.reason = old.reason.clone();
         ready.message = old.message.clone();
         ready.observed_generation = old.observed_generation.unwrap_or(ready.observed_generation);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::merge;
+
+    fn ready(status: &'static str, reason: &str, message: &str, generation: i64) -> Computed {
+        Computed::new("Ready", status, reason, message.to_owned(), generation)
+    }
+
+    fn existing_ready() -> Vec<Condition> {
+        let before = [ready(
+            "True",
+            "Ready",
+            "all 2 connected replicas run generation 1",
+            1,
+        )];
+        merge(&[], &before, &Time(Timestamp::UNIX_EPOCH))
+    }
+
+    #[test]
+    fn keep_ready_holds_while_reconnecting() {
+        for computed in [
+            ready("Unknown", "NoReplicas", "no replica", 1),
+            ready("False", "Pending", "waiting for b", 1),
+            ready(
+                "True",
+                "Ready",
+                "all 1 connected replicas run generation 1",
+                1,
+            ),
+        ] {
+            let mut conditions = vec![computed];
+            keep_ready(&existing_ready(), &mut conditions);
+            assert_eq!(conditions[0].status, "True");
+            assert_eq!(
+                conditions[0].message,
+                "all 2 connected replicas run generation 1"
+            );
+            assert_eq!(conditions[0].observed_generation, 1);
+        }
+    }
+
+    #[test]
+    fn keep_ready_lets_failures_and_newer_generations_through() {
+        for computed in [
+            ready("False", "Rejected", "replica b rejected snapshot v2", 1),
+            ready("False", "Invalid", "not accepted", 2),
+            ready(
+                "True",
+                "Ready",
+                "all 2 connected replicas run generation 2",
+                2,
+            ),
+        ] {
+            let mut conditions = vec![computed.clone()];
+            keep_ready(&existing_ready(), &mut conditions);
+            assert_eq!(conditions[0], computed);
+        }
     }
 }

@@ -68,8 +68,9 @@ struct ClientStats {
     reconnects: u64,
 }
 
-/// Whether Route `extra-{route}` exists in configuration `version`: two of
-/// the six are absent in each version, a different two every time.
+/// Returns whether Route `extra-{route}` exists in configuration `version`.
+/// Two of the six are absent in each version, a different pair than in the
+/// version before.
 fn extra_present(route: u64, version: u64) -> bool {
     !(version + route).is_multiple_of(3)
 }

@@ -1,6 +1,6 @@
-//! A data-plane replica's end: holds one stream to the operator, applies
-//! each snapshot it receives, answers with `ack` or `nack`, saves applied
-//! snapshots and reconnects whenever the stream breaks.
+//! A data-plane replica's end: keeps one stream to the operator open,
+//! applies each snapshot it receives, replies with `ack` or `nack`, saves
+//! applied snapshots and reconnects whenever the stream breaks.
 
 mod backoff;
 mod session;
@@ -34,7 +34,7 @@ pub struct ClientConfig {
     pub tls: TlsFiles,
     /// Replica name sent in `hello`, usually the pod name.
     pub replica: String,
-    /// Where each applied snapshot is saved; `None` saves nothing.
+    /// File in which each applied snapshot is saved. `None` saves nothing.
     pub persist_path: Option<PathBuf>,
     /// Version the replica already serves, such as the persisted one. A
     /// snapshot of this version is acknowledged without calling `apply`.
@@ -55,7 +55,7 @@ pub struct ChannelClient {
     status: watch::Sender<ClientStatus>,
 }
 
-/// What a replica's channel is doing, for readiness and admin endpoints.
+/// State of a replica's channel, for readiness and admin endpoints.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClientStatus {
     /// Whether a stream to the operator is open.
@@ -94,7 +94,7 @@ pub enum ClientError {
     /// The HTTP/2 connection failed.
     #[error("HTTP/2 connection to the operator failed")]
     Http(#[source] hyper::Error),
-    /// The operator answered the stream request with an error status.
+    /// The operator replied to the stream request with an error status.
     #[error("the operator rejected the stream with status {status}: {message}")]
     Rejected {
         /// HTTP status.
@@ -161,7 +161,7 @@ impl ChannelClient {
         })
     }
 
-    /// A receiver of the client's status, updated as streams open, close
+    /// Subscribes to the client's status, updated as streams open, close
     /// and apply snapshots.
     pub fn status(&self) -> watch::Receiver<ClientStatus> {
         self.status.subscribe()
@@ -228,7 +228,7 @@ impl ChannelClient {
     }
 }
 
-/// The error and its causes on one line, as `error: cause: cause`.
+/// Formats the error and its causes on one line, as `error: cause: cause`.
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut line = error.to_string();
     let mut source = error.source();

@@ -21,7 +21,7 @@ use crate::frame::{self, FrameReader};
 use crate::message::{ClientMessage, NackReason, ServerMessage};
 use crate::{CONTENT_TYPE, STREAM_PATH, http2_settings, persist};
 
-/// Time the operator gets to answer the stream request after `hello`.
+/// Time the operator gets to reply to the stream request after `hello`.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Bytes of an error response body kept for the error message.
@@ -65,10 +65,11 @@ where
     let result = exchange(client, &mut sender, apply, applied, delivered).await;
     // The connection's own error, such as a TLS alert for a rejected
     // certificate, explains a failure better than the stream's.
-    if result.is_err() && connection.0.is_finished() {
-        if let Ok(Err(error)) = (&mut connection.0).await {
-            return Err(ClientError::Http(error));
-        }
+    if result.is_err()
+        && connection.0.is_finished()
+        && let Ok(Err(error)) = (&mut connection.0).await
+    {
+        return Err(ClientError::Http(error));
     }
     result
 }
@@ -96,7 +97,7 @@ async fn connect(client: &ChannelClient) -> Result<TlsStream<TcpStream>, ClientE
     })
 }
 
-/// Opens the stream, then applies and answers snapshots until it ends.
+/// Opens the stream, then applies each snapshot and replies until it ends.
 async fn exchange<F>(
     client: &ChannelClient,
     sender: &mut SendRequest<StreamBody>,

@@ -123,21 +123,21 @@ impl ChannelServer {
             .map(|published| published.version.to_string())
     }
 
-    /// Every replica connected now or disconnected in the last ten
+    /// Lists every replica connected now or disconnected in the last ten
     /// minutes, sorted by name.
     pub fn replicas(&self) -> Vec<ReplicaStatus> {
         self.shared.replicas.borrow().statuses()
     }
 
-    /// A watch that wakes on every connect, disconnect, acknowledgement
-    /// and rejection, for recomputing readiness.
+    /// Subscribes to replica changes: the watch wakes on every connect,
+    /// disconnect, acknowledgement and rejection, for recomputing readiness.
     pub fn watch_replicas(&self) -> ReplicaWatch {
         ReplicaWatch::new(self.shared.replicas.subscribe())
     }
 
     /// Count of connections closed because the TLS handshake failed or
     /// timed out, as when a client has no certificate or one from another
-    /// CA.
+    /// CA. TCP probes that close without a handshake count too.
     pub fn rejected_handshakes(&self) -> u64 {
         self.shared.rejected_handshakes.load(Ordering::Relaxed)
     }

@@ -1,4 +1,5 @@
-//! What the operator knows about each connected replica.
+//! The operator's record of each replica: connection, acknowledgements
+//! and rejections.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -144,7 +145,7 @@ impl ReplicaWatch {
         self.receiver.changed().await.is_ok()
     }
 
-    /// Every listed replica, sorted by name, and marks the current state
+    /// Lists every replica, sorted by name, and marks the current state
     /// as seen.
     pub fn current(&mut self) -> Vec<ReplicaStatus> {
         self.receiver.borrow_and_update().statuses()

@@ -65,7 +65,7 @@ fn reject_handshake(server: &ChannelServer, peer: SocketAddr, error: &dyn std::f
     tracing::debug!(%peer, %error, "channel TLS handshake rejected");
 }
 
-/// Answers one request: the message stream, or an error response.
+/// Handles one request, returning the message stream or an error response.
 async fn handle(
     server: ChannelServer,
     peer: SocketAddr,
@@ -133,7 +133,7 @@ async fn read_hello(
     Ok((replica, last_version))
 }
 
-/// An error response with a one-line plain text body.
+/// Builds an error response with a one-line plain text body.
 fn error_response(status: StatusCode, message: &str) -> Response<StreamBody> {
     let (sender, body) = body::channel();
     // The queue is empty, so the one message always fits.

@@ -39,11 +39,12 @@ pub struct TempDir(PathBuf);
 impl TempDir {
     pub fn new() -> Self {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
+        // The process id separates test binaries and the counter separates
+        // tests within one binary.
         let name = format!(
-            "channel-{}-{}-{}",
+            "channel-{}-{}",
             std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            clock_suffix()
+            COUNTER.fetch_add(1, Ordering::Relaxed)
         );
         let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
         std::fs::create_dir_all(&path).expect("create the test folder");
@@ -65,14 +66,6 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn clock_suffix() -> u64 {
-    // Nanoseconds keep names unique across test binaries started together.
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| u64::from(elapsed.subsec_nanos()))
-        .unwrap_or_default()
 }
 
 /// A certificate authority that issues server and client certificates.
@@ -255,7 +248,7 @@ impl Drop for RunningServer {
     }
 }
 
-/// The status of `replica`, when listed.
+/// Finds the status of `replica`, when listed.
 pub fn replica<'a>(replicas: &'a [ReplicaStatus], name: &str) -> Option<&'a ReplicaStatus> {
     replicas.iter().find(|status| status.replica == name)
 }

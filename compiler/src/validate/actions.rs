@@ -15,7 +15,7 @@ pub(super) fn check_action(
     direct: Option<&DirectResponse>,
     field: &str,
     variables: &[String],
-    errors: &mut Errors,
+    errors: &mut Errors<'_>,
 ) {
     match (backends, direct) {
         (Some(_), Some(_)) | (None, None) => errors.push(
@@ -38,7 +38,7 @@ pub(super) fn check_action(
     }
 }
 
-fn check_backends(backends: &[Backend], field: &str, errors: &mut Errors) {
+fn check_backends(backends: &[Backend], field: &str, errors: &mut Errors<'_>) {
     if backends.is_empty() || backends.len() > 16 {
         errors.push(field, "InvalidCount", "backends must list 1 to 16 backends");
     }
@@ -54,7 +54,7 @@ fn check_backends(backends: &[Backend], field: &str, errors: &mut Errors) {
     }
 }
 
-fn check_backend(backend: &Backend, field: &str, errors: &mut Errors) {
+fn check_backend(backend: &Backend, field: &str, errors: &mut Errors<'_>) {
     match (&backend.name, &backend.endpoint) {
         (Some(_), Some(_)) | (None, None) => errors.push(
             field,
@@ -156,7 +156,7 @@ fn check_direct_response(
     direct: &DirectResponse,
     field: &str,
     variables: &[String],
-    errors: &mut Errors,
+    errors: &mut Errors<'_>,
 ) {
     if direct
         .status
@@ -174,10 +174,10 @@ fn check_direct_response(
         variables,
         errors,
     );
-    if let Some(body) = &direct.body {
-        if let Err(message) = Template::parse(body, variables) {
-            errors.push(format!("{field}.body"), "InvalidTemplate", message);
-        }
+    if let Some(body) = &direct.body
+        && let Err(message) = Template::parse(body, variables)
+    {
+        errors.push(format!("{field}.body"), "InvalidTemplate", message);
     }
 }
 
@@ -185,7 +185,7 @@ fn check_header_values(
     headers: &[HeaderValue],
     field: &str,
     variables: &[String],
-    errors: &mut Errors,
+    errors: &mut Errors<'_>,
 ) {
     for (index, header) in headers.iter().enumerate() {
         let entry = format!("{field}[{index}]");
@@ -214,7 +214,7 @@ pub(super) fn check_filters(
     rule: &RouteRule,
     rule_field: &str,
     variables: &[String],
-    errors: &mut Errors,
+    errors: &mut Errors<'_>,
 ) {
     let mut seen: Vec<FilterType> = Vec::new();
     for (index, filter) in rule.filters.iter().enumerate() {
@@ -246,7 +246,7 @@ fn check_filter(
     rule: &RouteRule,
     field: &str,
     variables: &[String],
-    errors: &mut Errors,
+    errors: &mut Errors<'_>,
 ) {
     let set = [
         (
@@ -297,10 +297,10 @@ fn check_filter(
     }
     if let Some(rewrite) = &filter.url_rewrite {
         let field = format!("{field}.urlRewrite");
-        if let Some(hostname) = &rewrite.hostname {
-            if let Err(message) = Template::parse(hostname, variables) {
-                errors.push(format!("{field}.hostname"), "InvalidTemplate", message);
-            }
+        if let Some(hostname) = &rewrite.hostname
+            && let Err(message) = Template::parse(hostname, variables)
+        {
+            errors.push(format!("{field}.hostname"), "InvalidTemplate", message);
         }
         if let Some(path) = &rewrite.path {
             check_path_modifier(path, rule, &format!("{field}.path"), variables, errors);
@@ -346,7 +346,7 @@ fn check_modifier(
     modifier: &HeaderModifier,
     field: &str,
     variables: &[String],
-    errors: &mut Errors,
+    errors: &mut Errors<'_>,
 ) {
     check_header_values(&modifier.set, &format!("{field}.set"), variables, errors);
     check_header_values(&modifier.add, &format!("{field}.add"), variables, errors);
@@ -366,7 +366,7 @@ fn check_path_modifier(
     rule: &RouteRule,
     field: &str,
     variables: &[String],
-    errors: &mut Errors,
+    errors: &mut Errors<'_>,
 ) {
     if !path.value.starts_with('/') {
         errors.push(

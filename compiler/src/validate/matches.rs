@@ -7,14 +7,14 @@ use portcullis_crds::route::{
 };
 
 use super::Errors;
-use crate::pattern::{PathPattern, PathTemplate, compile_regex};
+use crate::pattern::PathTemplate;
 
 /// Checks every match of a rule. Returns the template variables bound by
 /// every match, which the rule's filters may use.
 pub(super) fn check_matches(
     matches: &[RouteMatch],
     rule_field: &str,
-    errors: &mut Errors,
+    errors: &mut Errors<'_>,
 ) -> Vec<String> {
     if matches.len() > 16 {
         errors.push(
@@ -55,7 +55,7 @@ pub(crate) fn rule_variables(matches: &[RouteMatch]) -> Vec<String> {
         .collect()
 }
 
-fn check_match(route_match: &RouteMatch, field: &str, errors: &mut Errors) {
+fn check_match(route_match: &RouteMatch, field: &str, errors: &mut Errors<'_>) {
     if let Some(path) = &route_match.path {
         let value_field = format!("{field}.path.value");
         if path.value.is_empty() || path.value.len() > 1024 {
@@ -64,7 +64,7 @@ fn check_match(route_match: &RouteMatch, field: &str, errors: &mut Errors) {
                 "InvalidPath",
                 "path value must be 1 to 1024 characters long",
             );
-        } else if let Err(error) = PathPattern::compile(path.kind, &path.value) {
+        } else if let Err(error) = errors.patterns.path(path.kind, &path.value) {
             errors.push(&value_field, error.reason, error.message);
         }
     }
@@ -85,7 +85,7 @@ fn check_match(route_match: &RouteMatch, field: &str, errors: &mut Errors) {
     }
 }
 
-fn check_header(header: &HeaderMatch, field: &str, errors: &mut Errors) {
+fn check_header(header: &HeaderMatch, field: &str, errors: &mut Errors<'_>) {
     if http::HeaderName::from_bytes(header.name.as_bytes()).is_err() {
         errors.push(
             format!("{field}.name"),
@@ -98,14 +98,14 @@ fn check_header(header: &HeaderMatch, field: &str, errors: &mut Errors) {
     }
     let needs_value = matches!(header.kind, HeaderMatchType::Exact | HeaderMatchType::Regex);
     check_value_presence(header.value.as_deref(), needs_value, field, errors);
-    if let (HeaderMatchType::Regex, Some(value)) = (header.kind, &header.value) {
-        if let Err(error) = compile_regex(value) {
-            errors.push(format!("{field}.value"), error.reason, error.message);
-        }
+    if let (HeaderMatchType::Regex, Some(value)) = (header.kind, &header.value)
+        && let Err(error) = errors.patterns.regex(value)
+    {
+        errors.push(format!("{field}.value"), error.reason, error.message);
     }
 }
 
-fn check_query(param: &QueryParamMatch, field: &str, errors: &mut Errors) {
+fn check_query(param: &QueryParamMatch, field: &str, errors: &mut Errors<'_>) {
     if param.name.is_empty() {
         errors.push(
             format!("{field}.name"),
@@ -115,14 +115,19 @@ fn check_query(param: &QueryParamMatch, field: &str, errors: &mut Errors) {
     }
     let needs_value = param.kind != QueryMatchType::Present;
     check_value_presence(param.value.as_deref(), needs_value, field, errors);
-    if let (QueryMatchType::Regex, Some(value)) = (param.kind, &param.value) {
-        if let Err(error) = compile_regex(value) {
-            errors.push(format!("{field}.value"), error.reason, error.message);
-        }
+    if let (QueryMatchType::Regex, Some(value)) = (param.kind, &param.value)
+        && let Err(error) = errors.patterns.regex(value)
+    {
+        errors.push(format!("{field}.value"), error.reason, error.message);
     }
 }
 
-fn check_value_presence(value: Option<&str>, needs_value: bool, field: &str, errors: &mut Errors) {
+fn check_value_presence(
+    value: Option<&str>,
+    needs_value: bool,
+    field: &str,
+    errors: &mut Errors<'_>,
+) {
     let value_field = format!("{field}.value");
     match (needs_value, value) {
         (true, None) => errors.push(
@@ -139,7 +144,7 @@ fn check_value_presence(value: Option<&str>, needs_value: bool, field: &str, err
     }
 }
 
-fn check_countries(countries: &[String], field: &str, errors: &mut Errors) {
+fn check_countries(countries: &[String], field: &str, errors: &mut Errors<'_>) {
     if countries.is_empty() {
         errors.push(
             field,
@@ -159,7 +164,7 @@ fn check_countries(countries: &[String], field: &str, errors: &mut Errors) {
     }
 }
 
-fn check_graphql(graphql: &GraphqlMatch, field: &str, errors: &mut Errors) {
+fn check_graphql(graphql: &GraphqlMatch, field: &str, errors: &mut Errors<'_>) {
     if graphql.operation_name.is_none() && graphql.operation_type.is_none() {
         errors.push(
             field,
@@ -167,18 +172,18 @@ fn check_graphql(graphql: &GraphqlMatch, field: &str, errors: &mut Errors) {
             "set operationName, operationType or both",
         );
     }
-    if let Some(name) = &graphql.operation_name {
-        if !crate::pattern::is_identifier(name) {
-            errors.push(
-                format!("{field}.operationName"),
-                "InvalidFormat",
-                format!("operation name {name:?} is not a GraphQL name"),
-            );
-        }
+    if let Some(name) = &graphql.operation_name
+        && !crate::pattern::is_identifier(name)
+    {
+        errors.push(
+            format!("{field}.operationName"),
+            "InvalidFormat",
+            format!("operation name {name:?} is not a GraphQL name"),
+        );
     }
 }
 
-fn check_time_window(window: &TimeWindow, field: &str, errors: &mut Errors) {
+fn check_time_window(window: &TimeWindow, field: &str, errors: &mut Errors<'_>) {
     if parse_clock(&window.start).is_none_or(|minutes| minutes >= 24 * 60) {
         errors.push(
             format!("{field}.start"),
@@ -199,14 +204,16 @@ fn check_time_window(window: &TimeWindow, field: &str, errors: &mut Errors) {
             ),
         );
     }
-    if let Some(zone) = &window.time_zone {
-        if jiff::tz::TimeZone::get(zone).is_err() {
-            errors.push(
-                format!("{field}.timeZone"),
-                "InvalidTimeZone",
-                format!("time zone {zone:?} is not in the IANA database; use a name such as Europe/Berlin"),
-            );
-        }
+    if let Some(zone) = &window.time_zone
+        && jiff::tz::TimeZone::get(zone).is_err()
+    {
+        errors.push(
+            format!("{field}.timeZone"),
+            "InvalidTimeZone",
+            format!(
+                "time zone {zone:?} is not in the IANA database; use a name such as Europe/Berlin"
+            ),
+        );
     }
 }
 

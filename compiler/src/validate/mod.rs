@@ -14,6 +14,7 @@ use portcullis_crds::route::{RouteRule, RouteSpec};
 use regex::Regex;
 
 use crate::FieldError;
+use crate::pattern::PatternCache;
 
 pub(crate) use actions::parse_endpoint;
 pub(crate) use matches::{parse_clock, rule_variables};
@@ -27,19 +28,24 @@ static HOSTNAME: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Collects field errors with the path of the field being checked.
-pub(crate) struct Errors {
+pub(crate) struct Errors<'c> {
     errors: Vec<FieldError>,
+    patterns: &'c mut PatternCache,
 }
 
-impl Errors {
+impl Errors<'_> {
     fn push(&mut self, field: impl Into<String>, reason: &str, message: impl Into<String>) {
         self.errors.push(FieldError::new(field, reason, message));
     }
 }
 
 /// Checks a Route spec. Returns every problem found; empty when valid.
-pub(crate) fn check_spec(spec: &RouteSpec) -> Vec<FieldError> {
-    let mut errors = Errors { errors: Vec::new() };
+/// Compiled patterns go to `patterns` for the table build to reuse.
+pub(crate) fn check_spec(spec: &RouteSpec, patterns: &mut PatternCache) -> Vec<FieldError> {
+    let mut errors = Errors {
+        errors: Vec::new(),
+        patterns,
+    };
     check_hostnames(&spec.hostnames, &mut errors);
     if spec.rules.is_empty() {
         errors.push(
@@ -58,19 +64,19 @@ pub(crate) fn check_spec(spec: &RouteSpec) -> Vec<FieldError> {
     for (index, rule) in spec.rules.iter().enumerate() {
         check_rule(rule, &format!("spec.rules[{index}]"), &mut errors);
     }
-    if let Some(tls) = &spec.tls {
-        if tls.certificate_refs.is_empty() {
-            errors.push(
-                "spec.tls.certificateRefs",
-                "FieldRequired",
-                "spec.tls.certificateRefs must list at least one Secret",
-            );
-        }
+    if let Some(tls) = &spec.tls
+        && tls.certificate_refs.is_empty()
+    {
+        errors.push(
+            "spec.tls.certificateRefs",
+            "FieldRequired",
+            "spec.tls.certificateRefs must list at least one Secret",
+        );
     }
     errors.errors
 }
 
-fn check_hostnames(hostnames: &[String], errors: &mut Errors) {
+fn check_hostnames(hostnames: &[String], errors: &mut Errors<'_>) {
     let mut seen: Vec<String> = Vec::with_capacity(hostnames.len());
     for (index, hostname) in hostnames.iter().enumerate() {
         let field = format!("spec.hostnames[{index}]");
@@ -94,7 +100,7 @@ fn check_hostnames(hostnames: &[String], errors: &mut Errors) {
     }
 }
 
-fn check_rule(rule: &RouteRule, field: &str, errors: &mut Errors) {
+fn check_rule(rule: &RouteRule, field: &str, errors: &mut Errors<'_>) {
     let variables = matches::check_matches(&rule.matches, field, errors);
     actions::check_action(
         rule.backends.as_deref(),

@@ -278,12 +278,43 @@ fn request_host(parts: &Parts) -> Result<HeaderValue, ProxyError> {
     }
     let mut hosts = parts.headers.get_all(header::HOST).iter();
     match (hosts.next(), hosts.next()) {
-        (Some(host), None) => Ok(host.clone()),
+        (Some(host), None) if host.to_str().is_ok_and(is_valid_host) => Ok(host.clone()),
+        (Some(_), None) => Err(invalid_host()),
         (None, _) => Ok(HeaderValue::from_static("")),
         (Some(_), Some(_)) => Err(ProxyError::BadRequest(
             "the request has more than one Host header",
         )),
     }
+}
+
+/// Whether `host` is `name[:port]` or `[ipv6][:port]` with a numeric port
+/// and no empty DNS label, so `.example.com` or `a..example.com` can never
+/// reach a wildcard Route. An empty Host is allowed and reaches only Routes
+/// without hostnames.
+fn is_valid_host(host: &str) -> bool {
+    let (name, port) = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((_, after)) => ("", after.strip_prefix(':')),
+            None => return false,
+        },
+        None => match host.rsplit_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        },
+    };
+    let port_ok = port.is_none_or(|port| {
+        !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit())
+    });
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let labels_ok = host.starts_with('[')
+        || name.is_empty() && port.is_none()
+        || name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    port_ok && labels_ok
 }
 
 fn invalid_host() -> ProxyError {
@@ -297,5 +328,41 @@ impl std::fmt::Display for RouteName<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let route = &self.0.route;
         write!(f, "{}/{}#{}", route.namespace, route.name, self.0.index)
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::is_valid_host;
+
+    #[test]
+    fn host_validation_accepts_names_and_ports() {
+        for host in [
+            "",
+            "example.com",
+            "a.example.com.",
+            "Example.COM:8080",
+            "[::1]:8080",
+            "[::1]",
+            "127.0.0.1:80",
+        ] {
+            assert!(is_valid_host(host), "{host:?} should be valid");
+        }
+    }
+
+    #[test]
+    fn host_validation_rejects_empty_labels_and_bad_ports() {
+        for host in [
+            ".example.com",
+            "a..example.com",
+            "example.com:abc",
+            "example.com:",
+            ":80",
+            "[::1",
+            "a b.com",
+            "example.com:123456",
+        ] {
+            assert!(!is_valid_host(host), "{host:?} should be invalid");
+        }
     }
 }
