@@ -19,9 +19,14 @@ step() {
 step "build binaries used by the end-to-end tests"
 cargo build --workspace --bins
 
-# Hook: the operator end-to-end tests need a test Kubernetes API server.
-# Build it here, before `cargo test`, with its own script (for example
-# scripts/test-apiserver.sh), and export its location for the tests.
+# The operator tests run against a real Kubernetes API server. With
+# KUBEBUILDER_ASSETS set they use those envtest binaries; otherwise this
+# builds the CRD API server and etcd from Debian's packages once and caches
+# them outside the repository (see docs/testing.md).
+if [[ -z "${KUBEBUILDER_ASSETS:-}" ]]; then
+    step "build the test Kubernetes API server (cached)"
+    tests/cluster/build-apiserver.sh
+fi
 
 step "check formatting"
 cargo fmt --all --check

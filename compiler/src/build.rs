@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 
 use http::HeaderName;
 use portcullis_crds::route::{
-    HeaderMatchType, PathMatch, PathMatchType, QueryMatchType, RouteMatch, TimeWindow,
+    HeaderMatchType, PathMatchType, QueryMatchType, RouteMatch, TimeWindow,
 };
 
 use crate::entry::{
@@ -56,17 +56,14 @@ struct HostClass<'a> {
     hostnames: Vec<&'a str>,
 }
 
+/// Sort key of an entry: priority, specificity, then the Route's position
+/// in namespace and name order, rule index, match index and host class.
+/// Integers only, so sorting compares no strings.
+type RankKey = (Reverse<i32>, Reverse<Specificity>, u32, u32, u32, u32);
+
 /// An entry before ranking.
 struct Pending<'a> {
-    key: (
-        Reverse<i32>,
-        Reverse<Specificity>,
-        &'a str,
-        &'a str,
-        usize,
-        usize,
-        usize,
-    ),
+    key: RankKey,
     /// Boxed, so sorting moves pointers instead of whole entries.
     entry: Box<Entry>,
     prefix: &'a str,
@@ -84,10 +81,12 @@ pub(crate) fn build_table(
     table.rules.reserve_exact(rule_count);
     let mut pending = Vec::with_capacity(rule_count);
     let mut problems = Vec::new();
-    for route in &ir.routes {
+    let order = route_order(&ir.routes);
+    for (route, &position) in ir.routes.iter().zip(&order) {
+        let route = (route, position);
         add_route(route, &mut table, &mut pending, &mut problems, patterns);
     }
-    pending.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    pending.sort_unstable_by_key(|item| item.key);
     table.entries.reserve_exact(pending.len());
     let mut hosts = HostIndex::default();
     for (id, item) in pending.into_iter().enumerate() {
@@ -106,8 +105,28 @@ pub(crate) fn build_table(
     (table, problems)
 }
 
+/// Returns the position of each Route in namespace and name order, Routes
+/// with the same namespace and name in IR order. IR made by
+/// [`crate::compile`] is already in this order.
+fn route_order(routes: &[RouteIr]) -> Vec<u32> {
+    let mut indexes: Vec<u32> = (0..routes.len() as u32).collect();
+    if routes.is_sorted_by(|a, b| route_key(a) <= route_key(b)) {
+        return indexes;
+    }
+    indexes.sort_by(|&a, &b| route_key(&routes[a as usize]).cmp(&route_key(&routes[b as usize])));
+    let mut order = vec![0; routes.len()];
+    for (position, index) in indexes.into_iter().enumerate() {
+        order[index as usize] = position as u32;
+    }
+    order
+}
+
+fn route_key(route: &RouteIr) -> (&str, &str) {
+    (&route.namespace, &route.name)
+}
+
 fn add_route<'a>(
-    route: &'a RouteIr,
+    (route, position): (&'a RouteIr, u32),
     table: &mut RouteTable,
     pending: &mut Vec<Pending<'a>>,
     problems: &mut Vec<String>,
@@ -116,10 +135,10 @@ fn add_route<'a>(
     let classes = host_classes(&route.hostnames);
     for (rule_index, rule) in route.rules.iter().enumerate() {
         let rule_id = table.rules.len() as u32;
+        let variables = rule_variables(&rule.matches, patterns);
         table
             .rules
-            .push(crate::rule::build_rule(route, rule_index, rule));
-        let variables = rule_variables(&rule.matches);
+            .push(crate::rule::build_rule(route, rule_index, rule, &variables));
         let matches = if rule.matches.is_empty() {
             &IMPLICIT_MATCH[..]
         } else {
@@ -140,7 +159,12 @@ fn add_route<'a>(
                 entry.rule = rule_id;
                 entry.match_index = match_index as u16;
                 entry.implicit = rule.matches.is_empty();
-                let position = (rule_index, match_index, class_index);
+                let position = [
+                    position,
+                    rule_index as u32,
+                    match_index as u32,
+                    class_index as u32,
+                ];
                 pending.push(rank_entry(route, route_match, entry, class, position));
             }
         }
@@ -153,15 +177,14 @@ fn rank_entry<'a>(
     route_match: &'a RouteMatch,
     mut entry: Entry,
     class: &HostClass<'a>,
-    (rule_index, match_index, class_index): (usize, usize, usize),
+    [route_position, rule_index, match_index, class_index]: [u32; 4],
 ) -> Pending<'a> {
     entry.priority = route.priority;
     entry.hostnames = class.hostnames.iter().map(|h| Box::from(*h)).collect();
     let key = (
         Reverse(route.priority),
         Reverse(specificity(route_match, &entry, class)),
-        route.namespace.as_str(),
-        route.name.as_str(),
+        route_position,
         rule_index,
         match_index,
         class_index,
@@ -263,13 +286,12 @@ fn compile_entry(
     variables: &[String],
     patterns: &mut PatternCache,
 ) -> Result<Entry, String> {
-    let root = PathMatch {
-        kind: PathMatchType::Prefix,
-        value: "/".to_owned(),
+    let (path_kind, path_value) = match &route_match.path {
+        Some(path) => (path.kind, path.value.as_str()),
+        None => (PathMatchType::Prefix, "/"),
     };
-    let path_match = route_match.path.as_ref().unwrap_or(&root);
     let path = patterns
-        .path(path_match.kind, &path_match.value)
+        .path(path_kind, path_value)
         .map_err(|e| e.message)?;
     let capture_slots = path
         .variables()
@@ -315,8 +337,8 @@ fn compile_entry(
         match_index: 0,
         implicit: false,
         priority: 0,
-        path_kind: path_match.kind,
-        path_value: path_match.value.as_str().into(),
+        path_kind,
+        path_value: path_value.into(),
         path,
         methods,
         headers,

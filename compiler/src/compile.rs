@@ -84,7 +84,9 @@ fn unique_routes<'a>(
             _ => None,
         })
         .collect();
-    routes.sort_by(|a, b| {
+    // Unstable is enough: Routes that tie here are duplicates, and
+    // `pick_duplicate` keeps the same one in any order.
+    routes.sort_unstable_by(|a, b| {
         let key = |r: &'a Route| (namespace_of(&r.metadata), name_of(&r.metadata));
         key(a)
             .cmp(&key(b))

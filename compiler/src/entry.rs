@@ -96,10 +96,31 @@ impl Entry {
     /// Tests every condition. Does not allocate, except when a compared
     /// query parameter contains percent-escapes or `+`.
     pub(crate) fn evaluate(&self, request: &RequestView<'_>) -> Result<PathMatched, Miss> {
+        self.check_method(request)?;
+        let matched = self.path.matches(request.path).ok_or(Miss::Path)?;
+        self.check_after_path(request)?;
+        Ok(matched)
+    }
+
+    /// Tests every condition like [`Self::evaluate`], without recording
+    /// what the path captured.
+    pub(crate) fn check(&self, request: &RequestView<'_>) -> Result<(), Miss> {
+        self.check_method(request)?;
+        if !self.path.is_match(request.path) {
+            return Err(Miss::Path);
+        }
+        self.check_after_path(request)
+    }
+
+    fn check_method(&self, request: &RequestView<'_>) -> Result<(), Miss> {
         if self.methods != 0 && self.methods & method_bit(request.method) == 0 {
             return Err(Miss::Method);
         }
-        let matched = self.path.matches(request.path).ok_or(Miss::Path)?;
+        Ok(())
+    }
+
+    /// Tests the conditions after the path, cheapest first.
+    fn check_after_path(&self, request: &RequestView<'_>) -> Result<(), Miss> {
         for (index, condition) in self.headers.iter().enumerate() {
             if !condition.holds(request.headers) {
                 return Err(Miss::Header(index));
@@ -139,7 +160,7 @@ impl Entry {
                 }
             }
         }
-        Ok(matched)
+        Ok(())
     }
 }
 

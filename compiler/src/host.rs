@@ -20,6 +20,10 @@ pub(crate) struct HostIndex {
     pub(crate) wildcard: FxHashMap<Box<str>, Trie>,
     /// Routes without hostnames.
     pub(crate) catch_all: Trie,
+    /// Bit `len % 64` set for the length of every key of `wildcard`, so a
+    /// lookup skips hashing the suffixes of a request host that no wildcard
+    /// can match.
+    pub(crate) wildcard_lengths: u64,
 }
 
 /// The host scope a Route hostname files its matches under.
@@ -33,11 +37,19 @@ pub(crate) enum HostKey<'a> {
 impl HostIndex {
     /// Returns the trie of a scope, created on first use.
     pub(crate) fn trie_mut(&mut self, key: HostKey<'_>) -> &mut Trie {
-        match key {
-            HostKey::Exact(host) => self.exact.entry(host.into()).or_default(),
-            HostKey::Wildcard(suffix) => self.wildcard.entry(suffix.into()).or_default(),
-            HostKey::CatchAll => &mut self.catch_all,
+        let (map, name) = match key {
+            HostKey::Exact(host) => (&mut self.exact, host),
+            HostKey::Wildcard(suffix) => {
+                self.wildcard_lengths |= length_bit(suffix);
+                (&mut self.wildcard, suffix)
+            }
+            HostKey::CatchAll => return &mut self.catch_all,
+        };
+        // Looks up before inserting, so a known scope costs no key copy.
+        if !map.contains_key(name) {
+            map.insert(name.into(), Trie::default());
         }
+        map.get_mut(name).expect("the scope was inserted above")
     }
 
     /// Returns the trie of a scope, when it exists.
@@ -67,8 +79,15 @@ impl HostIndex {
                 visit(trie);
             }
             if !self.wildcard.is_empty() {
-                for (index, _) in name.match_indices('.') {
-                    if let Some(trie) = self.wildcard.get(&name[index + 1..]) {
+                for (index, byte) in name.bytes().enumerate() {
+                    if byte != b'.' {
+                        continue;
+                    }
+                    let suffix = &name[index + 1..];
+                    if self.wildcard_lengths & length_bit(suffix) == 0 {
+                        continue;
+                    }
+                    if let Some(trie) = self.wildcard.get(suffix) {
                         visit(trie);
                     }
                 }
@@ -78,11 +97,15 @@ impl HostIndex {
     }
 }
 
-/// Lowercases `host` into `buffer`, without port, brackets' content aside,
-/// and trailing dot. Returns `None` for an empty or too long host or an
+fn length_bit(suffix: &str) -> u64 {
+    1 << (suffix.len() % 64)
+}
+
+/// Returns `host` in lowercase, without port and trailing dot, copied into
+/// `buffer` only when it has uppercase letters. Returns `None` for an empty or too long host or an
 /// IPv6 literal, which no hostname can match.
 pub(crate) fn normalize_host<'b>(
-    host: &str,
+    host: &'b str,
     buffer: &'b mut [u8; MAX_HOST_LEN],
 ) -> Option<&'b str> {
     if host.starts_with('[') {
@@ -92,6 +115,9 @@ pub(crate) fn normalize_host<'b>(
     let name = name.strip_suffix('.').unwrap_or(name);
     if name.is_empty() || name.len() > MAX_HOST_LEN {
         return None;
+    }
+    if !name.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Some(name);
     }
     let target = &mut buffer[..name.len()];
     target.copy_from_slice(name.as_bytes());

@@ -9,6 +9,7 @@
 mod build;
 mod compile;
 pub mod diagnostic;
+mod digest;
 mod entry;
 pub mod explain;
 pub mod grant;

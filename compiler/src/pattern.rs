@@ -4,6 +4,8 @@
 //! in the route table's trie, and its count of literal characters, which
 //! ranks it against patterns of the same kind.
 
+use std::sync::Arc;
+
 use globset::{GlobBuilder, GlobMatcher};
 use portcullis_crds::route::PathMatchType;
 use regex::{Regex, RegexBuilder};
@@ -28,8 +30,9 @@ pub(crate) enum PathPattern {
     Glob(Box<GlobMatcher>),
     /// An anchored regular expression.
     Regex(Regex),
-    /// Segments with variables.
-    Template(PathTemplate),
+    /// Segments with variables; shared, because one template serves every
+    /// host class of its match.
+    Template(Arc<PathTemplate>),
 }
 
 /// A parsed path template such as `/users/{id}/files/{*rest}`.
@@ -64,32 +67,64 @@ pub(crate) struct PathMatched {
     pub(crate) span_count: usize,
 }
 
-/// Compiled regexes and globs by source text, shared by validation and the
-/// table build so each distinct pattern compiles once per compile.
+/// Compiled regexes, globs and templates by source text, shared by
+/// validation and the table build so each distinct pattern compiles once
+/// per compile.
 #[derive(Debug, Default)]
 pub(crate) struct PatternCache {
-    paths: FxHashMap<(PathMatchType, Box<str>), PathPattern>,
+    globs: FxHashMap<Box<str>, PathPattern>,
+    path_regexes: FxHashMap<Box<str>, PathPattern>,
+    templates: FxHashMap<Box<str>, PathPattern>,
     regexes: FxHashMap<Box<str>, Regex>,
 }
 
 // === impl PatternCache ===
 
 impl PatternCache {
-    /// Compiles a path condition, reusing an earlier regex or glob.
+    /// Compiles a path condition, reusing an earlier regex, glob or
+    /// template.
     pub(crate) fn path(
         &mut self,
         kind: PathMatchType,
         value: &str,
     ) -> Result<PathPattern, PatternError> {
-        if !matches!(kind, PathMatchType::Glob | PathMatchType::Regex) {
-            return PathPattern::compile(kind, value);
-        }
-        if let Some(pattern) = self.paths.get(&(kind, value.into())) {
+        let cache = match kind {
+            PathMatchType::Exact | PathMatchType::Prefix => {
+                return PathPattern::compile(kind, value);
+            }
+            PathMatchType::Glob => &mut self.globs,
+            PathMatchType::Regex => &mut self.path_regexes,
+            PathMatchType::Template => &mut self.templates,
+        };
+        if let Some(pattern) = cache.get(value) {
             return Ok(pattern.clone());
         }
         let pattern = PathPattern::compile(kind, value)?;
-        self.paths.insert((kind, value.into()), pattern.clone());
+        cache.insert(value.into(), pattern.clone());
         Ok(pattern)
+    }
+
+    /// Checks that a path condition compiles, keeping a compiled regex,
+    /// glob or template for [`Self::path`].
+    pub(crate) fn check_path(
+        &mut self,
+        kind: PathMatchType,
+        value: &str,
+    ) -> Result<(), PatternError> {
+        match kind {
+            PathMatchType::Exact | PathMatchType::Prefix => check_leading_slash(kind, value),
+            _ => self.path(kind, value).map(drop),
+        }
+    }
+
+    /// Returns the variables of a template path, parsing it at most once
+    /// per compile; `None` when the template is invalid.
+    pub(crate) fn template_variables(&mut self, value: &str) -> Option<&[String]> {
+        if !self.templates.contains_key(value) {
+            let pattern = PathPattern::compile(PathMatchType::Template, value).ok()?;
+            self.templates.insert(value.into(), pattern);
+        }
+        self.templates.get(value).map(PathPattern::variables)
     }
 
     /// Compiles an anchored regex, reusing an earlier one.
@@ -108,18 +143,15 @@ impl PatternCache {
 impl PathPattern {
     /// Compiles `value` as a path condition of type `kind`.
     pub(crate) fn compile(kind: PathMatchType, value: &str) -> Result<Self, PatternError> {
-        if kind != PathMatchType::Regex && !value.starts_with('/') {
-            return Err(PatternError {
-                reason: "InvalidPath",
-                message: format!("path {value:?} must start with '/'; add the leading slash"),
-            });
-        }
+        check_leading_slash(kind, value)?;
         match kind {
             PathMatchType::Exact => Ok(Self::Exact(value.into())),
             PathMatchType::Prefix => Ok(Self::Prefix(value.trim_end_matches('/').into())),
             PathMatchType::Glob => compile_glob(value).map(|glob| Self::Glob(Box::new(glob))),
             PathMatchType::Regex => compile_regex(value).map(Self::Regex),
-            PathMatchType::Template => PathTemplate::parse(value).map(Self::Template),
+            PathMatchType::Template => {
+                PathTemplate::parse(value).map(|t| Self::Template(Arc::new(t)))
+            }
         }
     }
 
@@ -134,9 +166,21 @@ impl PathPattern {
             }
             Self::Glob(glob) => glob.is_match(path),
             Self::Regex(regex) => regex.is_match(path),
-            Self::Template(template) => template.matches(path, &mut matched),
+            Self::Template(template) => template.matches(path, Some(&mut matched)),
         };
         hit.then_some(matched)
+    }
+
+    /// Tests `path` like [`Self::matches`], without recording captures,
+    /// so testing a candidate copies no spans. Does not allocate.
+    pub(crate) fn is_match(&self, path: &str) -> bool {
+        match self {
+            Self::Exact(value) => path == &**value,
+            Self::Prefix(prefix) => prefix_matches(prefix, path),
+            Self::Glob(glob) => glob.is_match(path),
+            Self::Regex(regex) => regex.is_match(path),
+            Self::Template(template) => template.matches(path, None),
+        }
     }
 
     /// Template variable names; empty for other kinds.
@@ -146,6 +190,18 @@ impl PathPattern {
             _ => &[],
         }
     }
+}
+
+/// Rejects a path that does not start with `/`; a regex may start with
+/// anything, such as `^` or a flag group.
+fn check_leading_slash(kind: PathMatchType, value: &str) -> Result<(), PatternError> {
+    if kind == PathMatchType::Regex || value.starts_with('/') {
+        return Ok(());
+    }
+    Err(PatternError {
+        reason: "InvalidPath",
+        message: format!("path {value:?} must start with '/'; add the leading slash"),
+    })
 }
 
 /// Returns whether `path` starts with `prefix` (stored without a trailing
@@ -331,7 +387,8 @@ impl PathTemplate {
         Ok(TemplateSegment::Variable)
     }
 
-    fn matches(&self, path: &str, matched: &mut PathMatched) -> bool {
+    /// Tests `path`, recording variable spans into `matched` when given.
+    fn matches(&self, path: &str, mut matched: Option<&mut PathMatched>) -> bool {
         let Some(mut remaining) = path.strip_prefix('/') else {
             return false;
         };
@@ -342,7 +399,10 @@ impl PathTemplate {
             let end = if is_rest {
                 remaining.len()
             } else {
-                remaining.find('/').unwrap_or(remaining.len())
+                remaining
+                    .bytes()
+                    .position(|b| b == b'/')
+                    .unwrap_or(remaining.len())
             };
             let text = &remaining[..end];
             match segment {
@@ -350,8 +410,10 @@ impl PathTemplate {
                 TemplateSegment::Literal(_) => {}
                 TemplateSegment::Variable if text.is_empty() => return false,
                 TemplateSegment::Variable => {
-                    matched.spans[matched.span_count] = (offset as u32, (offset + end) as u32);
-                    matched.span_count += 1;
+                    if let Some(matched) = matched.as_deref_mut() {
+                        matched.spans[matched.span_count] = (offset as u32, (offset + end) as u32);
+                        matched.span_count += 1;
+                    }
                 }
             }
             let is_last = index + 1 == count;

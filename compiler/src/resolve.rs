@@ -18,7 +18,7 @@ use rustc_hash::FxHashMap;
 use crate::FieldError;
 use crate::grant::Grants;
 use crate::ir::{ActionIr, BackendIr, RouteIr, RuleIr, TargetIr};
-use crate::validate::parse_endpoint;
+use crate::validate::{FieldPath, RULES, parse_endpoint};
 
 /// Label that ties an EndpointSlice to its Service.
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -57,7 +57,7 @@ pub(crate) fn resolve_route(route: &Route, inventory: &Inventory<'_>) -> Resolve
         .iter()
         .enumerate()
         .map(|(index, rule)| {
-            let field = format!("spec.rules[{index}]");
+            let field = RULES.item(index);
             resolve_rule(rule, &field, namespace, inventory, &mut unresolved)
         })
         .collect();
@@ -74,21 +74,22 @@ pub(crate) fn resolve_route(route: &Route, inventory: &Inventory<'_>) -> Resolve
 
 fn resolve_rule(
     rule: &RouteRule,
-    field: &str,
+    field: &FieldPath<'_>,
     namespace: &str,
     inventory: &Inventory<'_>,
     unresolved: &mut Vec<FieldError>,
 ) -> RuleIr {
     let mut action = |backends: Option<&Vec<Backend>>,
                       direct: Option<&portcullis_crds::route::DirectResponse>,
-                      field: String| {
+                      field: &FieldPath<'_>| {
         match (backends, direct) {
             (Some(backends), _) => {
+                let list = field.child("backends");
                 let resolved = backends
                     .iter()
                     .enumerate()
                     .filter_map(|(index, backend)| {
-                        let field = format!("{field}.backends[{index}]");
+                        let field = list.item(index);
                         resolve_backend(backend, &field, namespace, inventory, unresolved)
                     })
                     .collect();
@@ -98,16 +99,12 @@ fn resolve_rule(
             (None, None) => ActionIr::Forward(Vec::new()),
         }
     };
-    let main = action(
-        rule.backends.as_ref(),
-        rule.direct_response.as_ref(),
-        field.to_owned(),
-    );
+    let main = action(rule.backends.as_ref(), rule.direct_response.as_ref(), field);
     let fallback = rule.fallback.as_ref().map(|fallback| {
         action(
             fallback.backends.as_ref(),
             fallback.direct_response.as_ref(),
-            format!("{field}.fallback"),
+            &field.child("fallback"),
         )
     });
     RuleIr {
@@ -121,7 +118,7 @@ fn resolve_rule(
 
 fn resolve_backend(
     backend: &Backend,
-    field: &str,
+    field: &FieldPath<'_>,
     route_namespace: &str,
     inventory: &Inventory<'_>,
     unresolved: &mut Vec<FieldError>,
@@ -142,7 +139,7 @@ fn resolve_backend(
         .permits(route_namespace, namespace, "Service", name)
     {
         unresolved.push(FieldError::new(
-            field,
+            field.to_string(),
             "RefNotPermitted",
             format!(
                 "Service {namespace}/{name} is in another namespace and no ReferenceGrant in {namespace} \
@@ -154,7 +151,11 @@ fn resolve_backend(
     let endpoints = match service_endpoints(namespace, name, port, inventory) {
         Ok(endpoints) => endpoints,
         Err(message) => {
-            unresolved.push(FieldError::new(field, "BackendNotFound", message));
+            unresolved.push(FieldError::new(
+                field.to_string(),
+                "BackendNotFound",
+                message,
+            ));
             Vec::new()
         }
     };

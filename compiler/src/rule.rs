@@ -14,22 +14,25 @@ use crate::table::{
     Action, Backend, Backends, DirectResponse, HeaderOps, PathRewrite, Redirect, Rewrite, Rule,
     Scheme, Target, Template,
 };
-use crate::validate::rule_variables;
 
 /// Builds one rule. Values that validation rejects (an unknown template
 /// variable, an invalid header name) are dropped here, since an IR that
 /// reaches this point was validated.
-pub(crate) fn build_rule(route: &RouteIr, index: usize, rule: &RuleIr) -> Rule {
-    let variables = rule_variables(&rule.matches);
+pub(crate) fn build_rule(
+    route: &RouteIr,
+    index: usize,
+    rule: &RuleIr,
+    variables: &[String],
+) -> Rule {
     let mut built = Rule {
         route: ObjectRef::new("Route", &route.namespace, &route.name),
         index,
         name: rule.name.as_deref().map(Arc::from),
-        action: build_action(&rule.action, &variables),
+        action: build_action(&rule.action, variables),
         fallback: rule
             .fallback
             .as_ref()
-            .map(|action| build_action(action, &variables)),
+            .map(|action| build_action(action, variables)),
         request_headers: HeaderOps::default(),
         response_headers: HeaderOps::default(),
         rewrite: None,
@@ -40,28 +43,28 @@ pub(crate) fn build_rule(route: &RouteIr, index: usize, rule: &RuleIr) -> Rule {
         match filter.kind {
             FilterType::RequestHeaderModifier => {
                 if let Some(modifier) = &filter.request_header_modifier {
-                    built.request_headers = header_ops(modifier, &variables);
+                    built.request_headers = header_ops(modifier, variables);
                 }
             }
             FilterType::ResponseHeaderModifier => {
                 if let Some(modifier) = &filter.response_header_modifier {
-                    built.response_headers = header_ops(modifier, &variables);
+                    built.response_headers = header_ops(modifier, variables);
                 }
             }
             FilterType::UrlRewrite => {
                 built.rewrite = filter.url_rewrite.as_ref().map(|rewrite| Rewrite {
-                    hostname: rewrite.hostname.as_deref().map(|h| template(h, &variables)),
+                    hostname: rewrite.hostname.as_deref().map(|h| template(h, variables)),
                     path: rewrite
                         .path
                         .as_ref()
-                        .map(|p| path_rewrite(p, &variables, prefix_len)),
+                        .map(|p| path_rewrite(p, variables, prefix_len)),
                 });
             }
             FilterType::RequestRedirect => {
                 built.redirect = filter
                     .request_redirect
                     .as_ref()
-                    .map(|redirect| build_redirect(redirect, &variables, prefix_len));
+                    .map(|redirect| build_redirect(redirect, variables, prefix_len));
             }
         }
     }

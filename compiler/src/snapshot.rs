@@ -1,9 +1,5 @@
 //! The immutable, versioned snapshot and the [`compile`] entry point.
 
-use std::io::Write;
-
-use sha2::{Digest, Sha256};
-
 use crate::pattern::PatternCache;
 
 use crate::{Resource, RouteTable, ir::SnapshotIr};
@@ -52,16 +48,11 @@ pub fn compile(resources: &[Resource]) -> Compiled {
     }
 }
 
-/// Hex of the first 16 bytes of the SHA-256 of the canonical JSON.
+/// Hex of the first 16 bytes of the SHA-256 of the IR's canonical binary
+/// encoding (see [`crate::digest`]).
 fn version_of(ir: &SnapshotIr) -> String {
-    let mut hasher = Sha256::new();
-    // Streams the JSON into the hash through a buffer, so no copy of the
-    // whole IR text is built and the hash sees large writes.
-    let mut writer = std::io::BufWriter::with_capacity(64 * 1024, &mut hasher);
-    serde_json::to_writer(&mut writer, ir).expect("IR serializes to JSON");
-    writer.flush().expect("writing to a hash cannot fail");
-    drop(writer);
-    hex::encode(&hasher.finalize()[..16])
+    let hash = crate::digest::sha256_of(ir).expect("IR types serialize without errors");
+    hex::encode(&hash[..16])
 }
 
 impl Snapshot {
@@ -90,7 +81,8 @@ impl Snapshot {
         }
     }
 
-    /// Content version: hex SHA-256 prefix of the canonical serialized form.
+    /// Content version: hex prefix of the SHA-256 of a canonical binary
+    /// encoding of the IR.
     pub fn version(&self) -> &str {
         &self.version
     }

@@ -223,7 +223,6 @@ pub struct RouteTable {
 /// The best entry found so far by a lookup.
 struct Search {
     best: u32,
-    matched: PathMatched,
     needs_body: u32,
 }
 
@@ -233,7 +232,6 @@ impl RouteTable {
     pub fn lookup<'t>(&'t self, request: &RequestView<'_>) -> Lookup<'t> {
         let mut search = Search {
             best: u32::MAX,
-            matched: PathMatched::default(),
             needs_body: u32::MAX,
         };
         self.hosts.for_each_scope(request.host, |trie| {
@@ -244,10 +242,14 @@ impl RouteTable {
         if search.needs_body < search.best {
             return Lookup::NeedsBody;
         }
-        match self.entries.get(search.best as usize) {
-            Some(entry) => Lookup::Matched(self.matched(entry, &search.matched)),
-            None => Lookup::NotFound,
-        }
+        let Some(entry) = self.entries.get(search.best as usize) else {
+            return Lookup::NotFound;
+        };
+        // Candidates are tested without captures, so only the winner's
+        // path is matched again to record them.
+        let path = entry.path.matches(request.path);
+        debug_assert!(path.is_some(), "the winning entry's path matches");
+        Lookup::Matched(self.matched(entry, &path.unwrap_or_default()))
     }
 
     /// Tests the entries of one trie node in rank order, stopping at the
@@ -259,10 +261,9 @@ impl RouteTable {
             if id >= search.best {
                 break;
             }
-            match self.entries[id as usize].evaluate(request) {
-                Ok(matched) => {
+            match self.entries[id as usize].check(request) {
+                Ok(()) => {
                     search.best = id;
-                    search.matched = matched;
                     break;
                 }
                 Err(Miss::GraphqlNotRead) => search.needs_body = search.needs_body.min(id),

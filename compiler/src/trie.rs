@@ -7,7 +7,10 @@
 
 use rustc_hash::FxHashMap;
 
-use crate::pattern::segments;
+/// Most children a node keeps in a list. Comparing a few short segments is
+/// cheaper than hashing the request segment, and a list of one costs less
+/// memory than a hash table.
+const MAX_LISTED_CHILDREN: usize = 8;
 
 /// Entry ids filed under literal path segments.
 #[derive(Debug, Default)]
@@ -17,9 +20,17 @@ pub(crate) struct Trie {
 
 #[derive(Debug, Default)]
 struct Node {
-    children: FxHashMap<Box<str>, u32>,
+    children: Children,
     /// Entry ids, ascending. Ids are ranks, so this is rank order.
     entries: Vec<u32>,
+}
+
+/// Child node ids by path segment.
+#[derive(Debug)]
+enum Children {
+    /// At most [`MAX_LISTED_CHILDREN`], searched in order.
+    Listed(Vec<(Box<str>, u32)>),
+    Hashed(FxHashMap<Box<str>, u32>),
 }
 
 impl Trie {
@@ -31,10 +42,10 @@ impl Trie {
         let mut node = 0usize;
         for segment in path_segments {
             let child = match self.nodes[node].children.get(segment) {
-                Some(&child) => child,
+                Some(child) => child,
                 None => {
                     let child = self.nodes.len() as u32;
-                    self.nodes[node].children.insert(segment.into(), child);
+                    self.nodes[node].children.insert(segment, child);
                     self.nodes.push(Node::default());
                     child
                 }
@@ -63,14 +74,19 @@ impl Trie {
             return;
         }
         let mut node = root;
-        for segment in segments(path) {
-            let Some(&child) = node.children.get(segment) else {
+        // Splits like `pattern::segments`, with a byte loop that is faster
+        // than `str::split` on short segments.
+        let mut rest = path.strip_prefix('/').unwrap_or(path);
+        loop {
+            let end = rest.bytes().position(|b| b == b'/').unwrap_or(rest.len());
+            let Some(child) = node.children.get(&rest[..end]) else {
                 return;
             };
             node = &self.nodes[child as usize];
-            if !visit(&node.entries) {
+            if !visit(&node.entries) || end == rest.len() {
                 return;
             }
+            rest = &rest[end + 1..];
         }
     }
 
@@ -86,7 +102,7 @@ impl Trie {
         };
         visit(&node.entries);
         for segment in path_segments {
-            let Some(&child) = node.children.get(segment) else {
+            let Some(child) = node.children.get(segment) else {
                 return;
             };
             node = &self.nodes[child as usize];
@@ -99,5 +115,42 @@ impl Trie {
         self.nodes
             .iter()
             .flat_map(|node| node.entries.iter().copied())
+    }
+}
+
+// === impl Children ===
+
+impl Default for Children {
+    fn default() -> Self {
+        Self::Listed(Vec::new())
+    }
+}
+
+impl Children {
+    fn get(&self, segment: &str) -> Option<u32> {
+        match self {
+            Self::Listed(list) => list
+                .iter()
+                .find(|(known, _)| **known == *segment)
+                .map(|&(_, child)| child),
+            Self::Hashed(map) => map.get(segment).copied(),
+        }
+    }
+
+    /// Adds a segment that is not a child yet.
+    fn insert(&mut self, segment: &str, child: u32) {
+        match self {
+            Self::Listed(list) if list.len() < MAX_LISTED_CHILDREN => {
+                list.push((segment.into(), child));
+            }
+            Self::Listed(list) => {
+                let mut map: FxHashMap<Box<str>, u32> = list.drain(..).collect();
+                map.insert(segment.into(), child);
+                *self = Self::Hashed(map);
+            }
+            Self::Hashed(map) => {
+                map.insert(segment.into(), child);
+            }
+        }
     }
 }

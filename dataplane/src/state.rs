@@ -13,17 +13,24 @@
 //! `publish`. The exceptions are shutdown paths: the snapshot that is
 //! current when the store itself is dropped, and retired snapshots still
 //! held by a request when the reaper stops, are freed by their last holder.
+//!
+//! The reaper polls its channel every [`REAP_INTERVAL`] instead of blocking
+//! on it. A blocked receiver makes every send wake a parked thread, a
+//! system call that cost `publish` more than the swap itself, so a send to
+//! a polling receiver only links the snapshot into the channel.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use portcullis_compiler::{Compiled, Diagnostic, Snapshot, compile};
 
-/// How often the reaper checks retired snapshots that requests still hold.
+/// How often the reaper takes newly retired snapshots from its channel and
+/// checks the ones that requests still hold. A retired snapshot that no
+/// request holds is freed within about this time.
 const REAP_INTERVAL: Duration = Duration::from_millis(50);
 
 /// A snapshot as served, with the diagnostics of the compile that made it.
@@ -131,30 +138,40 @@ impl Drop for SnapshotStore {
     fn drop(&mut self) {
         drop(self.reaper.take());
         if let Some(thread) = self.reaper_thread.take() {
+            // Cuts the reaper's current wait short, so dropping a store does
+            // not take up to a whole reap interval.
+            thread.thread().unpark();
             let _ = thread.join();
         }
     }
 }
 
 /// Body of the `snapshot-reaper` thread: keeps retired snapshots until the
-/// reaper holds the only reference, then drops them. Stops when the store
-/// is dropped.
+/// reaper holds the only reference, then drops them. Stops once every
+/// sender is gone, at the latest one [`REAP_INTERVAL`] later.
 fn reap<T>(receiver: Receiver<Arc<T>>) {
     let mut retired: Vec<Arc<T>> = Vec::new();
     loop {
-        let message = if retired.is_empty() {
-            receiver.recv().map_err(|_| RecvTimeoutError::Disconnected)
-        } else {
-            receiver.recv_timeout(REAP_INTERVAL)
-        };
-        match message {
-            Ok(snapshot) => retired.push(snapshot),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
+        std::thread::park_timeout(REAP_INTERVAL);
 
+        let open = receive_retired(&receiver, &mut retired);
         // `retain` drops the removed elements here, on this thread.
         retired.retain(|snapshot| Arc::strong_count(snapshot) > 1);
+        if !open {
+            return;
+        }
+    }
+}
+
+/// Moves every queued snapshot into `retired` without blocking. Returns
+/// false once the channel is closed and empty.
+fn receive_retired<T>(receiver: &Receiver<Arc<T>>, retired: &mut Vec<Arc<T>>) -> bool {
+    loop {
+        match receiver.try_recv() {
+            Ok(snapshot) => retired.push(snapshot),
+            Err(TryRecvError::Empty) => return true,
+            Err(TryRecvError::Disconnected) => return false,
+        }
     }
 }
 

@@ -109,12 +109,13 @@ pub enum ArgsError {
 // === impl RunArgs ===
 
 impl RunArgs {
-    /// The debounce delay.
+    /// Returns the debounce delay.
     pub fn debounce(&self) -> Duration {
         Duration::from_millis(self.debounce_ms)
     }
 
-    /// The channel listener and its PEM files, when the channel is enabled.
+    /// Returns the channel listener and its PEM files when the channel is
+    /// enabled.
     ///
     /// # Errors
     /// Returns [`ArgsError::MissingTlsFile`] when the listener is set but a

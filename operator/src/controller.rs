@@ -63,7 +63,7 @@ pub struct Controller {
 // === impl Controller ===
 
 impl Controller {
-    /// Creates the controller; [`Self::run`] starts it.
+    /// Creates the controller. [`Self::run`] starts it.
     pub fn new(
         inputs: Inputs,
         secrets: Secrets,
@@ -138,20 +138,7 @@ impl Controller {
         self.metrics.set_routes(routes.len());
 
         let replicas = self.replicas();
-        let diagnostics: HashMap<RouteKey, &Diagnostic> = compiled
-            .diagnostics
-            .iter()
-            .filter(|diagnostic| diagnostic.object.kind == "Route")
-            .map(|diagnostic| {
-                (
-                    (
-                        diagnostic.object.namespace.clone(),
-                        diagnostic.object.name.clone(),
-                    ),
-                    diagnostic,
-                )
-            })
-            .collect();
+        let diagnostics = route_diagnostics(&compiled.diagnostics);
         for route in &routes {
             let key = route_key(route);
             let conditions =
@@ -225,6 +212,18 @@ impl Controller {
         self.metrics.set_connected_replicas(connected);
         replicas
     }
+}
+
+/// Collects the compile diagnostics of Routes by namespace and name.
+fn route_diagnostics(diagnostics: &[Diagnostic]) -> HashMap<RouteKey, &Diagnostic> {
+    diagnostics
+        .iter()
+        .filter(|diagnostic| diagnostic.object.kind == "Route")
+        .map(|diagnostic| {
+            let object = &diagnostic.object;
+            ((object.namespace.clone(), object.name.clone()), diagnostic)
+        })
+        .collect()
 }
 
 /// Namespace and name of a Route, as the compiler names it.

@@ -14,7 +14,7 @@ use crate::controller::Delivery;
 use crate::metrics::Metrics;
 use crate::ready::ReplicaView;
 
-/// [`Delivery`] through a [`ChannelServer`].
+/// Snapshot delivery through a [`ChannelServer`].
 struct ChannelDelivery {
     server: ChannelServer,
 }

@@ -20,7 +20,7 @@ pub struct ReferenceGrantObject {
 }
 
 impl ReferenceGrantObject {
-    /// The compiler's form of this grant.
+    /// Converts the grant to the compiler's type.
     pub fn to_compiler(&self) -> ReferenceGrant {
         ReferenceGrant {
             metadata: self.metadata.clone(),

@@ -129,7 +129,7 @@ impl Inputs {
         out
     }
 
-    /// Whether every reflector has finished its initial list, so a compile
+    /// Returns whether every reflector has finished its initial list, so a compile
     /// reads the whole cluster rather than a prefix of it.
     pub fn is_ready(&self) -> bool {
         self.sources.iter().all(|source| source.is_ready())

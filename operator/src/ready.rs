@@ -117,6 +117,19 @@ pub fn ready_condition(
     if let Some(message) = rejection(route, generation, &connected, history) {
         return condition("False", "Rejected", message, generation);
     }
+    acknowledged(route, generation, &connected, history)
+}
+
+/// Computes `Ready` from the versions the connected replicas acknowledged.
+fn acknowledged(
+    route: &RouteKey,
+    generation: i64,
+    connected: &[&ReplicaView],
+    history: &History,
+) -> Computed {
+    let condition = |status, reason, message: String, observed| {
+        Computed::new("Ready", status, reason, message, observed)
+    };
     let running: Vec<Option<i64>> = connected
         .iter()
         .map(|replica| {
@@ -139,29 +152,25 @@ pub fn ready_condition(
         );
         return condition("True", "Ready", message, generation);
     }
+
     let waiting = waiting.join(", ");
-    match running
+    let oldest = running
         .iter()
         .copied()
         .collect::<Option<Vec<i64>>>()
-        .and_then(|all| all.into_iter().min())
-    {
-        // Every replica runs some generation: the condition stays true for
-        // the oldest one, so observedGeneration moves only after every ACK.
-        Some(oldest) => {
-            let message = format!(
-                "generation {oldest} runs on all {} connected replicas; generation {generation} waits for an ACK from {waiting}",
-                connected.len()
-            );
-            condition("True", "Ready", message, oldest)
-        }
-        None => {
-            let message = format!(
-                "waiting for {waiting} to acknowledge a snapshot with generation {generation}"
-            );
-            condition("False", "Pending", message, generation)
-        }
-    }
+        .and_then(|all| all.into_iter().min());
+    let Some(oldest) = oldest else {
+        let message =
+            format!("waiting for {waiting} to acknowledge a snapshot with generation {generation}");
+        return condition("False", "Pending", message, generation);
+    };
+    // Every replica runs some generation: the condition stays true for the
+    // oldest one, so observedGeneration moves only after every ACK.
+    let message = format!(
+        "generation {oldest} runs on all {} connected replicas; generation {generation} waits for an ACK from {waiting}",
+        connected.len()
+    );
+    condition("True", "Ready", message, oldest)
 }
 
 /// Builds a message naming the replicas that rejected a snapshot containing this

@@ -59,7 +59,7 @@ impl Secrets {
         }
     }
 
-    /// Whether every metadata watcher finished its initial list.
+    /// Returns whether every metadata watcher finished its initial list.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }

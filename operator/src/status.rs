@@ -83,7 +83,7 @@ fn truncate(mut message: String) -> String {
     message
 }
 
-/// The conditions of a Route at `generation`, from its compile diagnostic
+/// Computes the conditions of a Route at `generation` from its compile diagnostic
 /// and its already computed `Ready` condition. `programmed` is true when the
 /// published snapshot contains this generation.
 pub fn route_conditions(

@@ -175,7 +175,7 @@ impl StatusWriter {
     }
 }
 
-/// The event reason for a failed condition, or `None` for a healthy one.
+/// Returns the event reason for a failed condition, or `None` for a healthy one.
 fn failure_reason(condition: &Computed) -> Option<&str> {
     match (condition.type_, condition.status) {
         ("Accepted", "False") => Some("RouteRejected"),

@@ -13,8 +13,8 @@ fn start_operator(cluster: &common::Cluster, namespace: &str, pki: &Pki) -> Oper
     Operator::start(cluster, namespace, &flags)
 }
 
-/// A `kubernetes.io/tls` Secret with a new self-signed certificate for
-/// `hostname`, and the certificate's PEM.
+/// Builds a `kubernetes.io/tls` Secret with a new self-signed certificate
+/// for `hostname`, and returns it with the certificate's PEM.
 fn tls_secret(namespace: &str, name: &str, hostname: &str) -> (String, String) {
     let key = rcgen::KeyPair::generate().expect("generate a key");
     let params =

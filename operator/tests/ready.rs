@@ -165,6 +165,9 @@ fn nacking_replica_makes_ready_false() {
         common::condition(&route, "Accepted").expect("Accepted")["status"],
         "True"
     );
+
+    let event = cluster.wait_event(&namespace, "ReplicaRejected", "refused");
+    assert_eq!(event["type"], "Warning");
 }
 
 #[test]

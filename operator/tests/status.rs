@@ -65,23 +65,7 @@ fn uncompilable_route_not_accepted() {
     let programmed = common::condition(&route, "Programmed").expect("Programmed is present");
     assert_eq!(programmed["status"], "False");
 
-    let events = cluster.kubectl_ok(&[
-        "get",
-        "events.events.k8s.io",
-        "-n",
-        &namespace,
-        "-o",
-        "json",
-    ]);
-    let events: serde_json::Value = serde_json::from_str(&events).expect("kubectl prints JSON");
-    let rejected = events["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|event| {
-            event["reason"] == "RouteRejected" && event["regarding"]["name"] == "bad-regex"
-        });
-    let event = rejected.unwrap_or_else(|| panic!("no RouteRejected event in {events:#}"));
+    let event = cluster.wait_event(&namespace, "RouteRejected", "bad-regex");
     assert_eq!(event["type"], "Warning");
     assert!(operator.metric("portcullis_operator_events_published_total") >= 1);
 }

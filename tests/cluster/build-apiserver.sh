@@ -11,12 +11,20 @@
 #
 # Environment:
 #   PORTCULLIS_CLUSTER_CACHE  cache folder (default ~/.cache/portcullis-cluster)
-#   PORTCULLIS_DEBIAN_MIRROR  Debian archive URL (default http://deb.debian.org/debian)
+#   PORTCULLIS_DEBIAN_MIRROR  Debian archive URL (default: the first Debian
+#                             archive in the system's apt sources)
 #   PORTCULLIS_DEBIAN_SUITE   suite to take the packages from (default unstable)
 set -euo pipefail
 
 cache=${PORTCULLIS_CLUSTER_CACHE:-$HOME/.cache/portcullis-cluster}
-mirror=${PORTCULLIS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# The system's own Debian archive, so the script reaches exactly the mirror
+# this machine's apt is set up for.
+system_mirror() {
+    grep -hoE '(URIs:|^deb)[[:space:]]+[^[:space:]]+/debian/?([[:space:]]|$)' \
+        /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
+        | awk '{print $2}' | head -n 1 || true
+}
+mirror=${PORTCULLIS_DEBIAN_MIRROR:-$(system_mirror)}
 suite=${PORTCULLIS_DEBIAN_SUITE:-unstable}
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 bin_dir=$cache/bin
@@ -24,6 +32,8 @@ root=$cache/root
 
 log() { printf 'build-apiserver: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+
+[[ -n $mirror ]] || die "no Debian archive found in the apt sources; set PORTCULLIS_DEBIAN_MIRROR"
 
 print_binaries() {
     printf 'apiextensions-apiserver: %s\n' "$bin_dir/apiextensions-apiserver"

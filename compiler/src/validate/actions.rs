@@ -5,7 +5,7 @@ use portcullis_crds::route::{
     PathModifier, PathModifierType, RouteRule,
 };
 
-use super::Errors;
+use super::{Errors, FieldPath};
 use crate::Template;
 
 /// Checks that exactly one of backends and a direct response is set, and
@@ -13,7 +13,7 @@ use crate::Template;
 pub(super) fn check_action(
     backends: Option<&[Backend]>,
     direct: Option<&DirectResponse>,
-    field: &str,
+    field: &FieldPath<'_>,
     variables: &[String],
     errors: &mut Errors<'_>,
 ) {
@@ -26,19 +26,14 @@ pub(super) fn check_action(
         _ => {}
     }
     if let Some(backends) = backends {
-        check_backends(backends, &format!("{field}.backends"), errors);
+        check_backends(backends, &field.child("backends"), errors);
     }
     if let Some(direct) = direct {
-        check_direct_response(
-            direct,
-            &format!("{field}.directResponse"),
-            variables,
-            errors,
-        );
+        check_direct_response(direct, &field.child("directResponse"), variables, errors);
     }
 }
 
-fn check_backends(backends: &[Backend], field: &str, errors: &mut Errors<'_>) {
+fn check_backends(backends: &[Backend], field: &FieldPath<'_>, errors: &mut Errors<'_>) {
     if backends.is_empty() || backends.len() > 16 {
         errors.push(field, "InvalidCount", "backends must list 1 to 16 backends");
     }
@@ -50,11 +45,11 @@ fn check_backends(backends: &[Backend], field: &str, errors: &mut Errors<'_>) {
         );
     }
     for (index, backend) in backends.iter().enumerate() {
-        check_backend(backend, &format!("{field}[{index}]"), errors);
+        check_backend(backend, &field.item(index), errors);
     }
 }
 
-fn check_backend(backend: &Backend, field: &str, errors: &mut Errors<'_>) {
+fn check_backend(backend: &Backend, field: &FieldPath<'_>, errors: &mut Errors<'_>) {
     match (&backend.name, &backend.endpoint) {
         (Some(_), Some(_)) | (None, None) => errors.push(
             field,
@@ -62,7 +57,7 @@ fn check_backend(backend: &Backend, field: &str, errors: &mut Errors<'_>) {
             "set exactly one of name (a Service) and endpoint (a static address)",
         ),
         (Some(_), None) if backend.port.is_none() => errors.push(
-            format!("{field}.port"),
+            field.child("port"),
             "FieldRequired",
             "port is required with a Service name",
         ),
@@ -75,21 +70,17 @@ fn check_backend(backend: &Backend, field: &str, errors: &mut Errors<'_>) {
                 );
             }
             if let Err(message) = parse_endpoint(endpoint) {
-                errors.push(format!("{field}.endpoint"), "InvalidEndpoint", message);
+                errors.push(field.child("endpoint"), "InvalidEndpoint", message);
             }
         }
         _ => {}
     }
     if backend.port == Some(0) {
-        errors.push(
-            format!("{field}.port"),
-            "OutOfRange",
-            "port must be 1 to 65535",
-        );
+        errors.push(field.child("port"), "OutOfRange", "port must be 1 to 65535");
     }
     if backend.weight.is_some_and(|weight| weight > 1_000_000) {
         errors.push(
-            format!("{field}.weight"),
+            field.child("weight"),
             "OutOfRange",
             "weight must be 0 to 1000000",
         );
@@ -154,7 +145,7 @@ fn split_host_port(authority: &str) -> (&str, Option<&str>) {
 
 fn check_direct_response(
     direct: &DirectResponse,
-    field: &str,
+    field: &FieldPath<'_>,
     variables: &[String],
     errors: &mut Errors<'_>,
 ) {
@@ -163,44 +154,39 @@ fn check_direct_response(
         .is_some_and(|status| !(200..=599).contains(&status))
     {
         errors.push(
-            format!("{field}.status"),
+            field.child("status"),
             "OutOfRange",
             "status must be 200 to 599",
         );
     }
-    check_header_values(
-        &direct.headers,
-        &format!("{field}.headers"),
-        variables,
-        errors,
-    );
+    check_header_values(&direct.headers, &field.child("headers"), variables, errors);
     if let Some(body) = &direct.body
         && let Err(message) = Template::parse(body, variables)
     {
-        errors.push(format!("{field}.body"), "InvalidTemplate", message);
+        errors.push(field.child("body"), "InvalidTemplate", message);
     }
 }
 
 fn check_header_values(
     headers: &[HeaderValue],
-    field: &str,
+    field: &FieldPath<'_>,
     variables: &[String],
     errors: &mut Errors<'_>,
 ) {
     for (index, header) in headers.iter().enumerate() {
-        let entry = format!("{field}[{index}]");
+        let entry = field.item(index);
         if http::HeaderName::from_bytes(header.name.as_bytes()).is_err() {
             errors.push(
-                format!("{entry}.name"),
+                entry.child("name"),
                 "InvalidHeaderName",
                 format!("{:?} is not a valid HTTP header name", header.name),
             );
         }
         match Template::parse(&header.value, variables) {
-            Err(message) => errors.push(format!("{entry}.value"), "InvalidTemplate", message),
+            Err(message) => errors.push(entry.child("value"), "InvalidTemplate", message),
             Ok(template) => {
                 if http::HeaderValue::from_str(&template.literal_text()).is_err() {
-                    errors.push(format!("{entry}.value"), "InvalidHeaderValue", "header value holds characters not allowed in HTTP headers, such as control characters");
+                    errors.push(entry.child("value"), "InvalidHeaderValue", "header value holds characters not allowed in HTTP headers, such as control characters");
                 }
             }
         }
@@ -212,13 +198,14 @@ fn check_header_values(
 /// templates use only the rule's variables.
 pub(super) fn check_filters(
     rule: &RouteRule,
-    rule_field: &str,
+    rule_field: &FieldPath<'_>,
     variables: &[String],
     errors: &mut Errors<'_>,
 ) {
     let mut seen: Vec<FilterType> = Vec::new();
+    let filters = rule_field.child("filters");
     for (index, filter) in rule.filters.iter().enumerate() {
-        let field = format!("{rule_field}.filters[{index}]");
+        let field = filters.item(index);
         if seen.contains(&filter.kind) {
             errors.push(
                 &field,
@@ -234,7 +221,7 @@ pub(super) fn check_filters(
     }
     if seen.contains(&FilterType::UrlRewrite) && seen.contains(&FilterType::RequestRedirect) {
         errors.push(
-            format!("{rule_field}.filters"),
+            rule_field.child("filters"),
             "ConflictingFilters",
             "URLRewrite and RequestRedirect cannot be used together; a redirect is not forwarded",
         );
@@ -244,7 +231,7 @@ pub(super) fn check_filters(
 fn check_filter(
     filter: &Filter,
     rule: &RouteRule,
-    field: &str,
+    field: &FieldPath<'_>,
     variables: &[String],
     errors: &mut Errors<'_>,
 ) {
@@ -273,7 +260,7 @@ fn check_filter(
     for (kind, name, present) in set {
         if (kind == filter.kind) != present {
             errors.push(
-                format!("{field}.{name}"),
+                field.child(name),
                 "ConflictingFields",
                 format!("{name} must be set exactly when type is {kind:?}"),
             );
@@ -282,7 +269,7 @@ fn check_filter(
     if let Some(modifier) = &filter.request_header_modifier {
         check_modifier(
             modifier,
-            &format!("{field}.requestHeaderModifier"),
+            &field.child("requestHeaderModifier"),
             variables,
             errors,
         );
@@ -290,31 +277,31 @@ fn check_filter(
     if let Some(modifier) = &filter.response_header_modifier {
         check_modifier(
             modifier,
-            &format!("{field}.responseHeaderModifier"),
+            &field.child("responseHeaderModifier"),
             variables,
             errors,
         );
     }
     if let Some(rewrite) = &filter.url_rewrite {
-        let field = format!("{field}.urlRewrite");
+        let field = field.child("urlRewrite");
         if let Some(hostname) = &rewrite.hostname
             && let Err(message) = Template::parse(hostname, variables)
         {
-            errors.push(format!("{field}.hostname"), "InvalidTemplate", message);
+            errors.push(field.child("hostname"), "InvalidTemplate", message);
         }
         if let Some(path) = &rewrite.path {
-            check_path_modifier(path, rule, &format!("{field}.path"), variables, errors);
+            check_path_modifier(path, rule, &field.child("path"), variables, errors);
         }
     }
     if let Some(redirect) = &filter.request_redirect {
-        let field = format!("{field}.requestRedirect");
+        let field = field.child("requestRedirect");
         if redirect
             .scheme
             .as_deref()
             .is_some_and(|s| s != "http" && s != "https")
         {
             errors.push(
-                format!("{field}.scheme"),
+                field.child("scheme"),
                 "NotSupported",
                 "scheme must be http or https",
             );
@@ -324,36 +311,32 @@ fn check_filter(
             .is_some_and(|code| ![301, 302, 303, 307, 308].contains(&code))
         {
             errors.push(
-                format!("{field}.statusCode"),
+                field.child("statusCode"),
                 "NotSupported",
                 "statusCode must be 301, 302, 303, 307 or 308",
             );
         }
         if redirect.port == Some(0) {
-            errors.push(
-                format!("{field}.port"),
-                "OutOfRange",
-                "port must be 1 to 65535",
-            );
+            errors.push(field.child("port"), "OutOfRange", "port must be 1 to 65535");
         }
         if let Some(path) = &redirect.path {
-            check_path_modifier(path, rule, &format!("{field}.path"), variables, errors);
+            check_path_modifier(path, rule, &field.child("path"), variables, errors);
         }
     }
 }
 
 fn check_modifier(
     modifier: &HeaderModifier,
-    field: &str,
+    field: &FieldPath<'_>,
     variables: &[String],
     errors: &mut Errors<'_>,
 ) {
-    check_header_values(&modifier.set, &format!("{field}.set"), variables, errors);
-    check_header_values(&modifier.add, &format!("{field}.add"), variables, errors);
+    check_header_values(&modifier.set, &field.child("set"), variables, errors);
+    check_header_values(&modifier.add, &field.child("add"), variables, errors);
     for (index, name) in modifier.remove.iter().enumerate() {
         if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
             errors.push(
-                format!("{field}.remove[{index}]"),
+                field.child("remove").item(index),
                 "InvalidHeaderName",
                 format!("{name:?} is not a valid HTTP header name"),
             );
@@ -364,19 +347,19 @@ fn check_modifier(
 fn check_path_modifier(
     path: &PathModifier,
     rule: &RouteRule,
-    field: &str,
+    field: &FieldPath<'_>,
     variables: &[String],
     errors: &mut Errors<'_>,
 ) {
     if !path.value.starts_with('/') {
         errors.push(
-            format!("{field}.value"),
+            field.child("value"),
             "InvalidPath",
             "replacement path must start with '/'",
         );
     }
     if let Err(message) = Template::parse(&path.value, variables) {
-        errors.push(format!("{field}.value"), "InvalidTemplate", message);
+        errors.push(field.child("value"), "InvalidTemplate", message);
     }
     let all_prefix = rule.matches.iter().all(|m| {
         m.path
@@ -385,7 +368,7 @@ fn check_path_modifier(
     });
     if path.kind == PathModifierType::ReplacePrefixMatch && !all_prefix {
         errors.push(
-            format!("{field}.type"),
+            field.child("type"),
             "InvalidFilter",
             "ReplacePrefixMatch needs every match of the rule to use a Prefix path; use ReplaceFullPath",
         );

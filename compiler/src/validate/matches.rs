@@ -6,19 +6,19 @@ use portcullis_crds::route::{
     RouteMatch, TimeWindow,
 };
 
-use super::Errors;
-use crate::pattern::PathTemplate;
+use super::{Errors, FieldPath};
+use crate::pattern::PatternCache;
 
 /// Checks every match of a rule. Returns the template variables bound by
 /// every match, which the rule's filters may use.
 pub(super) fn check_matches(
     matches: &[RouteMatch],
-    rule_field: &str,
+    rule_field: &FieldPath<'_>,
     errors: &mut Errors<'_>,
 ) -> Vec<String> {
     if matches.len() > 16 {
         errors.push(
-            format!("{rule_field}.matches"),
+            rule_field.child("matches"),
             "TooMany",
             "a rule takes at most 16 matches; split the rule",
         );
@@ -26,69 +26,87 @@ pub(super) fn check_matches(
     for (index, route_match) in matches.iter().enumerate() {
         check_match(
             route_match,
-            &format!("{rule_field}.matches[{index}]"),
+            &rule_field.child("matches").item(index),
             errors,
         );
     }
-    rule_variables(matches)
+    rule_variables(matches, errors.patterns)
 }
 
 /// Lists the template variables bound by every match of a rule, in the
-/// order of the first match. Returns none when a match is not a Template.
-pub(crate) fn rule_variables(matches: &[RouteMatch]) -> Vec<String> {
-    let per_match: Vec<Vec<String>> = matches
-        .iter()
-        .map(|route_match| match &route_match.path {
-            Some(path) if path.kind == PathMatchType::Template => PathTemplate::parse(&path.value)
-                .map(|template| template.variables)
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        })
-        .collect();
-    let Some((first, others)) = per_match.split_first() else {
+/// order of the first match. Returns none when a match is not a valid
+/// Template.
+pub(crate) fn rule_variables(matches: &[RouteMatch], patterns: &mut PatternCache) -> Vec<String> {
+    let Some((first, others)) = matches.split_first() else {
         return Vec::new();
     };
-    first
-        .iter()
-        .filter(|name| others.iter().all(|vars| vars.contains(name)))
-        .cloned()
-        .collect()
+    let Some(first) = template_of(first) else {
+        return Vec::new();
+    };
+    let mut variables = patterns
+        .template_variables(first)
+        .map(<[String]>::to_vec)
+        .unwrap_or_default();
+    for other in others {
+        if variables.is_empty() {
+            break;
+        }
+        let theirs = template_of(other).and_then(|value| patterns.template_variables(value));
+        let Some(theirs) = theirs else {
+            return Vec::new();
+        };
+        variables.retain(|name| theirs.contains(name));
+    }
+    variables
 }
 
-fn check_match(route_match: &RouteMatch, field: &str, errors: &mut Errors<'_>) {
+fn template_of(route_match: &RouteMatch) -> Option<&str> {
+    route_match
+        .path
+        .as_ref()
+        .filter(|path| path.kind == PathMatchType::Template)
+        .map(|path| path.value.as_str())
+}
+
+fn check_match(route_match: &RouteMatch, field: &FieldPath<'_>, errors: &mut Errors<'_>) {
     if let Some(path) = &route_match.path {
-        let value_field = format!("{field}.path.value");
+        let path_field = field.child("path");
+        let value_field = path_field.child("value");
         if path.value.is_empty() || path.value.len() > 1024 {
             errors.push(
                 &value_field,
                 "InvalidPath",
                 "path value must be 1 to 1024 characters long",
             );
-        } else if let Err(error) = errors.patterns.path(path.kind, &path.value) {
+        } else if let Err(error) = errors.patterns.check_path(path.kind, &path.value) {
             errors.push(&value_field, error.reason, error.message);
         }
     }
     for (index, header) in route_match.headers.iter().enumerate() {
-        check_header(header, &format!("{field}.headers[{index}]"), errors);
+        check_header(header, &field.child("headers").item(index), errors);
     }
     for (index, param) in route_match.query_params.iter().enumerate() {
-        check_query(param, &format!("{field}.queryParams[{index}]"), errors);
+        check_query(param, &field.child("queryParams").item(index), errors);
     }
     if let Some(geo) = &route_match.geo {
-        check_countries(&geo.countries, &format!("{field}.geo.countries"), errors);
+        check_countries(
+            &geo.countries,
+            &field.child("geo").child("countries"),
+            errors,
+        );
     }
     if let Some(graphql) = &route_match.graphql {
-        check_graphql(graphql, &format!("{field}.graphql"), errors);
+        check_graphql(graphql, &field.child("graphql"), errors);
     }
     if let Some(window) = &route_match.time_window {
-        check_time_window(window, &format!("{field}.timeWindow"), errors);
+        check_time_window(window, &field.child("timeWindow"), errors);
     }
 }
 
-fn check_header(header: &HeaderMatch, field: &str, errors: &mut Errors<'_>) {
+fn check_header(header: &HeaderMatch, field: &FieldPath<'_>, errors: &mut Errors<'_>) {
     if http::HeaderName::from_bytes(header.name.as_bytes()).is_err() {
         errors.push(
-            format!("{field}.name"),
+            field.child("name"),
             "InvalidHeaderName",
             format!(
                 "header name {:?} is not a valid HTTP header name",
@@ -101,14 +119,14 @@ fn check_header(header: &HeaderMatch, field: &str, errors: &mut Errors<'_>) {
     if let (HeaderMatchType::Regex, Some(value)) = (header.kind, &header.value)
         && let Err(error) = errors.patterns.regex(value)
     {
-        errors.push(format!("{field}.value"), error.reason, error.message);
+        errors.push(field.child("value"), error.reason, error.message);
     }
 }
 
-fn check_query(param: &QueryParamMatch, field: &str, errors: &mut Errors<'_>) {
+fn check_query(param: &QueryParamMatch, field: &FieldPath<'_>, errors: &mut Errors<'_>) {
     if param.name.is_empty() {
         errors.push(
-            format!("{field}.name"),
+            field.child("name"),
             "FieldRequired",
             "query parameter name must not be empty",
         );
@@ -118,17 +136,17 @@ fn check_query(param: &QueryParamMatch, field: &str, errors: &mut Errors<'_>) {
     if let (QueryMatchType::Regex, Some(value)) = (param.kind, &param.value)
         && let Err(error) = errors.patterns.regex(value)
     {
-        errors.push(format!("{field}.value"), error.reason, error.message);
+        errors.push(field.child("value"), error.reason, error.message);
     }
 }
 
 fn check_value_presence(
     value: Option<&str>,
     needs_value: bool,
-    field: &str,
+    field: &FieldPath<'_>,
     errors: &mut Errors<'_>,
 ) {
-    let value_field = format!("{field}.value");
+    let value_field = field.child("value");
     match (needs_value, value) {
         (true, None) => errors.push(
             value_field,
@@ -144,7 +162,7 @@ fn check_value_presence(
     }
 }
 
-fn check_countries(countries: &[String], field: &str, errors: &mut Errors<'_>) {
+fn check_countries(countries: &[String], field: &FieldPath<'_>, errors: &mut Errors<'_>) {
     if countries.is_empty() {
         errors.push(
             field,
@@ -156,7 +174,7 @@ fn check_countries(countries: &[String], field: &str, errors: &mut Errors<'_>) {
         let valid = country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase());
         if !valid {
             errors.push(
-                format!("{field}[{index}]"),
+                field.item(index),
                 "InvalidCountry",
                 format!("country {country:?} is not an ISO 3166-1 alpha-2 code; use two uppercase letters such as DE"),
             );
@@ -164,7 +182,7 @@ fn check_countries(countries: &[String], field: &str, errors: &mut Errors<'_>) {
     }
 }
 
-fn check_graphql(graphql: &GraphqlMatch, field: &str, errors: &mut Errors<'_>) {
+fn check_graphql(graphql: &GraphqlMatch, field: &FieldPath<'_>, errors: &mut Errors<'_>) {
     if graphql.operation_name.is_none() && graphql.operation_type.is_none() {
         errors.push(
             field,
@@ -176,17 +194,17 @@ fn check_graphql(graphql: &GraphqlMatch, field: &str, errors: &mut Errors<'_>) {
         && !crate::pattern::is_identifier(name)
     {
         errors.push(
-            format!("{field}.operationName"),
+            field.child("operationName"),
             "InvalidFormat",
             format!("operation name {name:?} is not a GraphQL name"),
         );
     }
 }
 
-fn check_time_window(window: &TimeWindow, field: &str, errors: &mut Errors<'_>) {
+fn check_time_window(window: &TimeWindow, field: &FieldPath<'_>, errors: &mut Errors<'_>) {
     if parse_clock(&window.start).is_none_or(|minutes| minutes >= 24 * 60) {
         errors.push(
-            format!("{field}.start"),
+            field.child("start"),
             "InvalidTime",
             format!(
                 "start {:?} is not a time HH:MM from 00:00 to 23:59",
@@ -196,7 +214,7 @@ fn check_time_window(window: &TimeWindow, field: &str, errors: &mut Errors<'_>) 
     }
     if parse_clock(&window.end).is_none() {
         errors.push(
-            format!("{field}.end"),
+            field.child("end"),
             "InvalidTime",
             format!(
                 "end {:?} is not a time HH:MM from 00:00 to 24:00",
@@ -208,7 +226,7 @@ fn check_time_window(window: &TimeWindow, field: &str, errors: &mut Errors<'_>) 
         && jiff::tz::TimeZone::get(zone).is_err()
     {
         errors.push(
-            format!("{field}.timeZone"),
+            field.child("timeZone"),
             "InvalidTimeZone",
             format!(
                 "time zone {zone:?} is not in the IANA database; use a name such as Europe/Berlin"

@@ -6,26 +6,26 @@
 //! pass reports all of them.
 
 mod actions;
+mod field;
+mod hostname;
 mod matches;
 
-use std::sync::LazyLock;
+use std::fmt::Display;
 
 use portcullis_crds::route::{RouteRule, RouteSpec};
-use regex::Regex;
 
 use crate::FieldError;
 use crate::pattern::PatternCache;
+pub(crate) use field::FieldPath;
 
 pub(crate) use actions::parse_endpoint;
 pub(crate) use matches::{parse_clock, rule_variables};
 
-/// Hostname or wildcard hostname, as in the CRD schema.
-static HOSTNAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"^(\*\.)?[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$",
-    )
-    .expect("hostname pattern compiles")
-});
+/// `spec.rules`, the parent of each rule's field path.
+pub(crate) static RULES: FieldPath<'static> = FieldPath::Root("spec.rules");
+
+/// `spec.hostnames`, the parent of each hostname's field path.
+static HOSTNAMES: FieldPath<'static> = FieldPath::Root("spec.hostnames");
 
 /// Collects field errors with the path of the field being checked.
 pub(crate) struct Errors<'c> {
@@ -34,8 +34,10 @@ pub(crate) struct Errors<'c> {
 }
 
 impl Errors<'_> {
-    fn push(&mut self, field: impl Into<String>, reason: &str, message: impl Into<String>) {
-        self.errors.push(FieldError::new(field, reason, message));
+    /// Records an error on `field`, a [`FieldPath`] or a literal path.
+    fn push(&mut self, field: impl Display, reason: &str, message: impl Into<String>) {
+        self.errors
+            .push(FieldError::new(field.to_string(), reason, message));
     }
 }
 
@@ -62,7 +64,7 @@ pub(crate) fn check_spec(spec: &RouteSpec, patterns: &mut PatternCache) -> Vec<F
         );
     }
     for (index, rule) in spec.rules.iter().enumerate() {
-        check_rule(rule, &format!("spec.rules[{index}]"), &mut errors);
+        check_rule(rule, &RULES.item(index), &mut errors);
     }
     if let Some(tls) = &spec.tls
         && tls.certificate_refs.is_empty()
@@ -79,8 +81,8 @@ pub(crate) fn check_spec(spec: &RouteSpec, patterns: &mut PatternCache) -> Vec<F
 fn check_hostnames(hostnames: &[String], errors: &mut Errors<'_>) {
     let mut seen: Vec<String> = Vec::with_capacity(hostnames.len());
     for (index, hostname) in hostnames.iter().enumerate() {
-        let field = format!("spec.hostnames[{index}]");
-        if hostname.len() > 253 || !HOSTNAME.is_match(hostname) {
+        let field = HOSTNAMES.item(index);
+        if !hostname::is_valid_hostname(hostname) {
             errors.push(
                 &field,
                 "InvalidHostname",
@@ -100,7 +102,7 @@ fn check_hostnames(hostnames: &[String], errors: &mut Errors<'_>) {
     }
 }
 
-fn check_rule(rule: &RouteRule, field: &str, errors: &mut Errors<'_>) {
+fn check_rule(rule: &RouteRule, field: &FieldPath<'_>, errors: &mut Errors<'_>) {
     let variables = matches::check_matches(&rule.matches, field, errors);
     actions::check_action(
         rule.backends.as_deref(),
@@ -110,7 +112,7 @@ fn check_rule(rule: &RouteRule, field: &str, errors: &mut Errors<'_>) {
         errors,
     );
     if let Some(fallback) = &rule.fallback {
-        let fallback_field = format!("{field}.fallback");
+        let fallback_field = field.child("fallback");
         actions::check_action(
             fallback.backends.as_deref(),
             fallback.direct_response.as_ref(),

@@ -13,6 +13,11 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 
+/// A response body that keeps its snapshot alive. The proxy serves this
+/// type directly instead of boxing it again, which saves one allocation
+/// and one dynamic call per frame.
+pub type GuardedBody = Guarded<ProxyBody, crate::state::Published>;
+
 /// Errors carried by proxied bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -9,6 +9,7 @@
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 
@@ -129,7 +130,7 @@ fn append_x_forwarded_for(headers: &mut HeaderMap, peer: IpAddr) {
         }
     }
     let _ = write!(value, "{peer}");
-    if let Ok(value) = HeaderValue::from_str(&value) {
+    if let Ok(value) = header_value(value) {
         headers.insert(X_FORWARDED_FOR, value);
     }
 }
@@ -154,9 +155,15 @@ fn append_forwarded(headers: &mut HeaderMap, peer: IpAddr, downstream: &Downstre
     element.push_str(";proto=");
     element.push_str(downstream.proto);
 
-    if let Ok(value) = HeaderValue::from_str(&element) {
+    if let Ok(value) = header_value(element) {
         headers.append(FORWARDED, value);
     }
+}
+
+/// Turns `text` into a header value without copying it, unlike
+/// `HeaderValue::from_str`. The same bytes are rejected.
+fn header_value(text: String) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
+    HeaderValue::from_maybe_shared(Bytes::from(text))
 }
 
 /// Appends `value` as an RFC 7230 token when it is one, else quoted.

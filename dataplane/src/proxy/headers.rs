@@ -33,8 +33,16 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
 }
 
 fn generate_request_id() -> HeaderValue {
-    let id = format!("{:032x}", fastrand::u128(..));
-    HeaderValue::from_str(&id).expect("hex digits are a valid header value")
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    // 32 lowercase hex digits built on the stack: `format!` would allocate
+    // a String that `HeaderValue` then copies.
+    let mut id = [0_u8; 32];
+    let mut bits = fastrand::u128(..);
+    for digit in id.iter_mut().rev() {
+        *digit = HEX[(bits & 0xf) as usize];
+        bits >>= 4;
+    }
+    HeaderValue::from_bytes(&id).expect("hex digits are a valid header value")
 }
 
 /// Returns whether the request requests a protocol switch (`Connection: upgrade`
@@ -173,6 +181,14 @@ mod tests {
         let exact = "b".repeat(200);
         let map = headers(&[("x-request-id", exact.as_str())]);
         assert_eq!(request_id(&map), exact.as_str());
+    }
+
+    #[test]
+    fn generated_ids_are_lowercase_hex() {
+        let id = request_id(&HeaderMap::new());
+        assert_eq!(id.len(), 32);
+        let hex = id.as_bytes().iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        assert!(hex, "{id:?} is not lowercase hex");
     }
 
     #[test]

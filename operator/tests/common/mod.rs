@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod dataplane;
 pub mod replica;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -62,12 +63,12 @@ fn server_available() -> bool {
     cache.join("bin/apiextensions-apiserver").is_file() && cache.join("bin/etcd").is_file()
 }
 
-/// The repository root.
+/// Returns the repository root.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// A unique name: prefix, process id and a counter.
+/// Builds a unique name from a prefix, the process id and a counter.
 pub fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     format!(
@@ -174,7 +175,7 @@ impl Cluster {
         name
     }
 
-    /// The Route as JSON.
+    /// Returns the Route as JSON.
     pub fn route(&self, namespace: &str, name: &str) -> Value {
         let text = self.kubectl_ok(&["get", "route", name, "-n", namespace, "-o", "json"]);
         serde_json::from_str(&text).expect("kubectl prints JSON")
@@ -186,6 +187,31 @@ impl Cluster {
         let expected = format!("--for=condition={condition}");
         let route = format!("route/{name}");
         self.kubectl_ok(&["wait", &expected, &route, "-n", namespace, &timeout]);
+    }
+
+    /// Waits for an `events.k8s.io` Event with `reason` regarding the object
+    /// `name`, and returns it. Events follow status writes, so they may land
+    /// a moment after the condition.
+    pub fn wait_event(&self, namespace: &str, reason: &str, name: &str) -> Value {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let text =
+                self.kubectl_ok(&["get", "events.events.k8s.io", "-n", namespace, "-o", "json"]);
+            let events: Value = serde_json::from_str(&text).expect("kubectl prints JSON");
+            let found = events["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|event| event["reason"] == reason && event["regarding"]["name"] == name);
+            if let Some(event) = found {
+                return event.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {reason} event for {name} in {events:#}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// Waits until the Route's condition of `type_` satisfies `check`, and
@@ -223,7 +249,7 @@ impl Drop for Cluster {
     }
 }
 
-/// The condition of `type_` in a Route's status.
+/// Finds the condition of `type_` in a Route's status.
 pub fn condition(route: &Value, type_: &str) -> Option<Value> {
     route["status"]["conditions"]
         .as_array()?
@@ -311,7 +337,7 @@ impl Operator {
         }
     }
 
-    /// Every JSON log line so far.
+    /// Returns every JSON log line so far.
     pub fn logs(&self) -> Vec<Value> {
         self.logs
             .lock()
@@ -319,7 +345,7 @@ impl Operator {
             .clone()
     }
 
-    /// The value of a metric without labels from `/metrics`.
+    /// Reads the value of a metric without labels from `/metrics`.
     pub fn metric(&self, name: &str) -> u64 {
         let body = http_get(self.metrics, "/metrics");
         body.lines()
@@ -346,7 +372,7 @@ fn collect_logs(stderr: impl Read, sink: &Mutex<Vec<Value>>) {
     }
 }
 
-/// A plain HTTP/1.0 GET on loopback, returning the body.
+/// Sends a plain HTTP/1.0 GET on loopback and returns the body.
 pub fn http_get(address: SocketAddr, path: &str) -> String {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))
         .expect("connect to the operator");
@@ -364,14 +390,16 @@ pub fn http_get(address: SocketAddr, path: &str) -> String {
         .unwrap_or_default()
 }
 
-/// A Route manifest in `namespace` with the given spec body (YAML flow).
+/// Builds a Route manifest in `namespace` with the given spec body (YAML
+/// flow style).
 pub fn route(namespace: &str, name: &str, spec: &str) -> String {
     format!(
         "apiVersion: portcullis.io/v1alpha1\nkind: Route\nmetadata: {{name: {name}, namespace: {namespace}}}\nspec: {spec}\n"
     )
 }
 
-/// A Service `name` on port 80 with one ready endpoint on 127.0.0.1.
+/// Builds a Service `name` on port 80 with one ready endpoint on
+/// 127.0.0.1, and its EndpointSlice.
 pub fn service_with_endpoints(namespace: &str, name: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {namespace}}}\n\

@@ -1,6 +1,6 @@
 //! Data-plane replicas for tests: real snapshot-channel clients with
 //! mutual TLS certificates made at test time. The test decides whether
-//! each replica acknowledges, rejects or holds a snapshot.
+//! each replica acknowledges, rejects or delays its response to a snapshot.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -146,7 +146,7 @@ impl Replica {
         let shared = answer.clone();
         let latest = applied.clone();
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        // Each replica has its own thread and runtime, so a held answer
+        // Each replica has its own thread and runtime, so a delayed response
         // blocks only this replica.
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
