@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde::ser::{self, SerializeMap, SerializeSeq, SerializeStruct};
 use sha2::{Digest, Sha256};
 
-/// Bytes gathered before each SHA-256 update, so the hash sees large
+/// Bytes gathered before each SHA-256 update, so the hash receives large
 /// writes instead of one call per value.
 const BUFFER_LEN: usize = 64 * 1024;
 
@@ -63,7 +63,11 @@ struct Encoder {
 
 impl fmt::Display for EncodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "encoding the snapshot for its version failed: {}", self.0)
+        write!(
+            f,
+            "encoding the snapshot for its version failed: {}",
+            self.0
+        )
     }
 }
 
@@ -200,12 +204,21 @@ impl ser::Serializer for &mut Encoder {
         self.serialize_unit()
     }
 
-    fn serialize_unit_variant(self, _name: &'static str, index: u32, _variant: &'static str) -> Result {
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        index: u32,
+        _variant: &'static str,
+    ) -> Result {
         self.variant(index);
         Ok(())
     }
 
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _name: &'static str, value: &T) -> Result {
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result {
         value.serialize(self)
     }
 

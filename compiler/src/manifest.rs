@@ -4,6 +4,7 @@
 //! checked against the CRD's OpenAPI schema (see [`crate::schema`]), since
 //! no API server does that in standalone mode, then deserialized.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::{Secret, Service};
@@ -15,6 +16,12 @@ use serde_json::Value;
 
 use crate::grant::ReferenceGrant;
 use crate::{Diagnostic, FieldError, ObjectRef};
+
+/// API group of this project's resources.
+const PORTCULLIS_GROUP: &str = "portcullis.io";
+
+/// `apiVersion` of a Route.
+const ROUTE_API_VERSION: &str = "portcullis.io/v1alpha1";
 
 /// A resource the compiler reads. Other kinds are skipped with a debug log.
 #[derive(Clone, Debug)]
@@ -91,7 +98,7 @@ pub fn load_path(path: &Path) -> std::io::Result<(Vec<Resource>, Vec<Diagnostic>
     }
     let mut files = Vec::new();
     let mut diagnostics = Vec::new();
-    collect_yaml_files(path, &mut files, &mut diagnostics)?;
+    collect_yaml_files(path, &mut HashSet::new(), &mut files, &mut diagnostics)?;
     files.sort();
     let mut resources = Vec::new();
     for file in files {
@@ -108,18 +115,25 @@ pub fn load_path(path: &Path) -> std::io::Result<(Vec<Resource>, Vec<Diagnostic>
     Ok((resources, diagnostics))
 }
 
+/// Adds the YAML files below `dir`, following symlinks. `visited` holds
+/// the canonical folders read so far, so a link back to a parent or to the
+/// folder itself is read once instead of looping.
 fn collect_yaml_files(
     dir: &Path,
+    visited: &mut HashSet<PathBuf>,
     files: &mut Vec<PathBuf>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> std::io::Result<()> {
+    if !visited.insert(std::fs::canonicalize(dir)?) {
+        return Ok(());
+    }
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         let is_yaml = path
             .extension()
             .is_some_and(|ext| ext == "yaml" || ext == "yml");
         if path.is_dir() {
-            if let Err(error) = collect_yaml_files(&path, files, diagnostics) {
+            if let Err(error) = collect_yaml_files(&path, visited, files, diagnostics) {
                 diagnostics.push(unreadable_file(&path.display().to_string(), &error));
             }
         } else if is_yaml {
@@ -148,6 +162,15 @@ fn parse_value(
                 message,
             )));
         }
+        if api_version.split('/').next() == Some(PORTCULLIS_GROUP) {
+            // A typo in this project's own group would otherwise drop the
+            // resource without a word, so it is reported.
+            let message = format!(
+                "{origin}: unknown kind {kind_name:?} in apiVersion {api_version:?}; \
+                 use kind Route with apiVersion {ROUTE_API_VERSION}"
+            );
+            return Err(Box::new(unreadable(origin, "kind", "UnknownKind", message)));
+        }
         tracing::debug!(%origin, api_version, kind = kind_name, "skipping resource of unsupported kind");
         return Ok(None);
     };
@@ -169,7 +192,7 @@ fn parse_value(
 
 fn kind_of(api_version: &str, kind: &str) -> Option<Kind> {
     match (api_version, kind) {
-        ("portcullis.io/v1alpha1", "Route") => Some(Kind::Route),
+        (ROUTE_API_VERSION, "Route") => Some(Kind::Route),
         ("v1", "Secret") => Some(Kind::Secret),
         ("v1", "Service") => Some(Kind::Service),
         ("discovery.k8s.io/v1", "EndpointSlice") => Some(Kind::EndpointSlice),

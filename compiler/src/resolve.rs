@@ -7,6 +7,7 @@
 //! not permit is left out.
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 
 use k8s_openapi::api::core::v1::{Secret, Service, ServicePort};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -148,7 +149,16 @@ fn resolve_backend(
         ));
         return None;
     }
-    let endpoints = match service_endpoints(namespace, name, port, inventory) {
+    let mut skipped = Vec::new();
+    let endpoints = service_endpoints(namespace, name, port, inventory, &mut skipped);
+    for message in skipped {
+        unresolved.push(FieldError::new(
+            field.to_string(),
+            "InvalidEndpoint",
+            message,
+        ));
+    }
+    let endpoints = match endpoints {
         Ok(endpoints) => endpoints,
         Err(message) => {
             unresolved.push(FieldError::new(
@@ -169,11 +179,14 @@ fn resolve_backend(
 }
 
 /// Lists the ready endpoints of a Service port, as sorted `ip:port`.
+/// Addresses that are not IP addresses are left out with a message in
+/// `skipped`.
 fn service_endpoints(
     namespace: &str,
     name: &str,
     port: u16,
     inventory: &Inventory<'_>,
+    skipped: &mut Vec<String>,
 ) -> Result<Vec<String>, String> {
     let service = inventory.services.get(&(namespace, name)).ok_or_else(|| {
         format!("Service {namespace}/{name} not found; create it or fix the backend name")
@@ -196,7 +209,7 @@ fn service_endpoints(
         .map(Vec::as_slice)
         .unwrap_or_default();
     for slice in slices {
-        collect_slice_endpoints(slice, service_port, &mut endpoints);
+        collect_slice_endpoints(slice, service_port, &mut endpoints, skipped);
     }
     endpoints.sort();
     endpoints.dedup();
@@ -210,6 +223,7 @@ fn collect_slice_endpoints(
     slice: &EndpointSlice,
     service_port: &ServicePort,
     out: &mut Vec<String>,
+    skipped: &mut Vec<String>,
 ) {
     let wanted = service_port.name.as_deref().unwrap_or("");
     let slice_port = slice
@@ -233,10 +247,15 @@ fn collect_slice_endpoints(
             continue;
         }
         for address in &endpoint.addresses {
-            if address.contains(':') {
-                out.push(format!("[{address}]:{port}"));
-            } else {
-                out.push(format!("{address}:{port}"));
+            // The data plane would resolve a name through DNS on every
+            // request, and the API server accepts only IP addresses here.
+            match address.parse::<IpAddr>() {
+                Ok(ip) => out.push(SocketAddr::new(ip, port).to_string()),
+                Err(_) => skipped.push(format!(
+                    "EndpointSlice {} lists address {address:?}, which is not an IP address; \
+                     the endpoint is skipped, so list IPv4 or IPv6 addresses only",
+                    slice_name(slice)
+                )),
             }
         }
     }
@@ -260,21 +279,49 @@ pub(crate) fn secret_pem(secret: &Secret) -> Result<(String, String), FieldError
     use rustls_pki_types::pem::PemObject;
     let certs: Result<Vec<_>, _> =
         rustls_pki_types::CertificateDer::pem_slice_iter(cert.as_bytes()).collect();
-    if !certs.is_ok_and(|certs| !certs.is_empty()) {
+    if !certs.as_ref().is_ok_and(|certs| !certs.is_empty()) {
         return Err(FieldError::new(
             "data[tls.crt]",
             "InvalidCertificate",
             "tls.crt holds no PEM certificate; store the certificate chain in PEM",
         ));
     }
-    if rustls_pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).is_err() {
+    let Ok(private_key) = rustls_pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()) else {
         return Err(FieldError::new(
             "data[tls.key]",
             "InvalidKey",
             "tls.key holds no PEM private key; store a PKCS#8, PKCS#1 or SEC1 key in PEM",
         ));
-    }
+    };
+    check_key_matches(certs.unwrap_or_default(), &private_key)?;
     Ok((cert, key))
+}
+
+/// Checks that the private key signs for the first certificate of the
+/// chain. Without this check every TLS handshake for the Secret's hosts
+/// fails with a bad signature and nothing names the Secret.
+fn check_key_matches(
+    chain: Vec<rustls_pki_types::CertificateDer<'static>>,
+    key: &rustls_pki_types::PrivateKeyDer<'_>,
+) -> Result<(), FieldError> {
+    let signing_key = rustls::crypto::ring::sign::any_supported_type(key).map_err(|error| {
+        FieldError::new(
+            "data[tls.key]",
+            "InvalidKey",
+            format!("tls.key cannot be used for TLS: {error}; store an RSA, ECDSA or Ed25519 key"),
+        )
+    })?;
+    let certified = rustls::sign::CertifiedKey::new(chain, signing_key);
+    certified.keys_match().map_err(|error| {
+        FieldError::new(
+            "data[tls.key]",
+            "InvalidSecret",
+            format!(
+                "tls.key does not match the certificate in tls.crt ({error}); store the key \
+                 that belongs to the first certificate of the chain"
+            ),
+        )
+    })
 }
 
 fn secret_value(secret: &Secret, key: &str) -> Result<String, FieldError> {
@@ -304,6 +351,13 @@ fn secret_value(secret: &Secret, key: &str) -> Result<String, FieldError> {
             format!("{key} is not UTF-8 text; store it in PEM"),
         )
     })
+}
+
+/// Returns `namespace/name` of a slice, for messages.
+fn slice_name(slice: &EndpointSlice) -> String {
+    let namespace = slice.metadata.namespace.as_deref().unwrap_or("default");
+    let name = slice.metadata.name.as_deref().unwrap_or_default();
+    format!("{namespace}/{name}")
 }
 
 /// Returns the name of the Service a slice belongs to, from its label.

@@ -2,15 +2,15 @@
 //! offline, without serving.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use portcullis_compiler::{Compiled, Diagnostic, FindingKind, Outcome, compile};
+use portcullis_compiler::{Compiled, Diagnostic, FindingKind, ObjectRef, Outcome, compile};
 
 use crate::cli::{CheckArgs, ExplainArgs};
 use crate::config::PathNormalization;
 use crate::explain::{ExplainInput, Param, Source, normalize_path};
-use crate::sources::{flatten, read_sources};
+use crate::sources::{flatten, name_duplicate_files, read_sources, resource_key};
 
 /// Exit code of `explain` when no route takes the request, and of `check`
 /// when a resource is rejected.
@@ -55,9 +55,10 @@ pub fn explain(args: &ExplainArgs) -> ExitCode {
     }
 }
 
-/// Runs `portcullis check`: prints one line per resource and per finding,
-/// and exits 1 when any resource is rejected, 2 when the path cannot be
-/// read.
+/// Runs `portcullis check`: prints one line per resource, per finding and
+/// per unresolved reference, then a summary line. Exits 1 when any
+/// resource is rejected, 2 when the path cannot be read, and 0 otherwise,
+/// also when only warnings were printed.
 pub fn check(args: &CheckArgs) -> ExitCode {
     let compiled = match compile_path(&args.config) {
         Ok(compiled) => compiled,
@@ -70,6 +71,10 @@ pub fn check(args: &CheckArgs) -> ExitCode {
                 return bad_input(&format!("failed to write the report: {error}"));
             }
         }
+    }
+    let summary = summary_line(&compiled.diagnostics);
+    if let Err(error) = writeln!(stdout, "{summary}") {
+        return bad_input(&format!("failed to write the report: {error}"));
     }
     let rejected = compiled
         .diagnostics
@@ -91,20 +96,25 @@ pub fn report_lines(diagnostic: &Diagnostic) -> Vec<String> {
         Outcome::Accepted => lines.push(format!("accepted {resource}")),
         Outcome::Rejected => {
             for error in &diagnostic.errors {
-                let field = if error.field.is_empty() {
-                    "-"
-                } else {
-                    &error.field
-                };
                 lines.push(format!(
-                    "rejected {resource} field={field} reason={}: {}",
-                    error.reason, error.message
+                    "rejected {resource} field={} reason={}: {}",
+                    field_or_dash(&error.field),
+                    error.reason,
+                    error.message
                 ));
             }
             if diagnostic.errors.is_empty() {
                 lines.push(format!("rejected {resource}"));
             }
         }
+    }
+    for error in &diagnostic.unresolved_refs {
+        lines.push(format!(
+            "warning {resource} field={} reason={}: {}",
+            field_or_dash(&error.field),
+            error.reason,
+            error.message
+        ));
     }
     for finding in &diagnostic.findings {
         let kind = match finding.kind {
@@ -119,12 +129,53 @@ pub fn report_lines(diagnostic: &Diagnostic) -> Vec<String> {
     lines
 }
 
+/// Returns the last `check` line: how many resources were read, accepted
+/// and rejected, and how many references did not resolve. Zero counts of
+/// rejections and warnings are left out so that a clean run never prints
+/// the word "rejected".
+pub fn summary_line(diagnostics: &[Diagnostic]) -> String {
+    let total = diagnostics.len();
+    let rejected = diagnostics
+        .iter()
+        .filter(|diagnostic| diagnostic.outcome == Outcome::Rejected)
+        .count();
+    let unresolved: usize = diagnostics
+        .iter()
+        .map(|diagnostic| diagnostic.unresolved_refs.len())
+        .sum();
+    let mut line = format!("summary: {total} resources, {} accepted", total - rejected);
+    if rejected > 0 {
+        line.push_str(&format!(", {rejected} rejected"));
+    }
+    if unresolved > 0 {
+        line.push_str(&format!(
+            ", {unresolved} unresolved references (see the warning lines)"
+        ));
+    }
+    line
+}
+
+fn field_or_dash(field: &str) -> &str {
+    if field.is_empty() { "-" } else { field }
+}
+
 /// Reads and compiles `path`, with the parse diagnostics merged in.
 fn compile_path(path: &Path) -> Result<Compiled, String> {
     let sources = read_sources(path)
         .map_err(|error| format!("invalid --config: cannot read {}: {error}", path.display()))?;
+    let origins: Vec<(ObjectRef, PathBuf)> = sources
+        .iter()
+        .flat_map(|source| {
+            let path = &source.path;
+            source
+                .resources
+                .iter()
+                .map(move |resource| (resource_key(resource), path.clone()))
+        })
+        .collect();
     let (resources, mut parse_diagnostics) = flatten(sources);
     let mut compiled = compile(&resources);
+    name_duplicate_files(&origins, &mut compiled.diagnostics);
     compiled.diagnostics.append(&mut parse_diagnostics);
     compiled.diagnostics.sort_by(|a, b| a.object.cmp(&b.object));
     Ok(compiled)

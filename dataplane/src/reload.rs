@@ -20,7 +20,9 @@ use std::sync::Arc;
 
 use portcullis_compiler::{Compiled, Diagnostic, ObjectRef, Outcome, Resource, compile};
 
-use crate::sources::{SourceFile, is_unreadable, read_sources, resource_key};
+use crate::sources::{
+    SourceFile, is_unreadable, name_duplicate_files, read_sources, resource_key,
+};
 use crate::state::SnapshotStore;
 
 /// Result of one reload.
@@ -121,7 +123,13 @@ impl Reloader {
         if self.keep_rejected_edits(&mut plan, &compiled.diagnostics) {
             compiled = compile(&resources(&plan.inputs));
         }
-        let diagnostics = merge_diagnostics(&plan, compiled.diagnostics);
+        let mut diagnostics = merge_diagnostics(&plan, compiled.diagnostics);
+        let origins: Vec<(ObjectRef, PathBuf)> = plan
+            .inputs
+            .iter()
+            .map(|input| (input.key.clone(), input.source.clone()))
+            .collect();
+        name_duplicate_files(&origins, &mut diagnostics);
         log_rejections(&diagnostics);
 
         self.remember_accepted(&plan, &diagnostics);

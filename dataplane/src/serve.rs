@@ -48,15 +48,30 @@ struct Listeners {
 /// path cannot be read at startup, the operator's TLS files cannot be
 /// loaded, or the proxy fails.
 pub fn run(config: ServeConfig) -> anyhow::Result<()> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.enable_all();
-    if let Some(threads) = config.worker_threads {
-        builder.worker_threads(threads);
-    }
-    let runtime = builder
+    let runtime = runtime_builder(&config)
+        .enable_all()
         .build()
         .context("failed to start the Tokio runtime")?;
     runtime.block_on(serve(config))
+}
+
+/// One worker serving files runs on a current-thread runtime: it skips
+/// the multi-thread scheduler's cross-thread queues and wakeups, which
+/// are pure overhead with nobody to steal work. The operator source
+/// rebuilds snapshots inside `block_in_place`, which needs the
+/// multi-thread runtime, so it keeps that one.
+fn runtime_builder(config: &ServeConfig) -> tokio::runtime::Builder {
+    let files = matches!(config.source, ConfigSource::Files(_));
+    match config.worker_threads {
+        Some(1) if files => tokio::runtime::Builder::new_current_thread(),
+        threads => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            if let Some(threads) = threads {
+                builder.worker_threads(threads);
+            }
+            builder
+        }
+    }
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {

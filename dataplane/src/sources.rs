@@ -7,10 +7,14 @@
 //! three times. The source of each resource lets a reload keep the last
 //! accepted resources of a file that no longer parses.
 
+use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use portcullis_compiler::{Diagnostic, FieldError, ObjectRef, Resource, parse_documents};
+
+/// Reason the compiler gives to the dropped copy of a duplicate resource.
+const DUPLICATE_REASON: &str = "DuplicateResource";
 
 /// Kinds the compiler gives to diagnostics that belong to no resource: a
 /// document that could not be read, or a file that could not be opened.
@@ -52,7 +56,7 @@ pub fn is_unreadable(diagnostic: &Diagnostic) -> bool {
 pub fn read_sources(root: &Path) -> io::Result<Vec<SourceFile>> {
     let files = if std::fs::metadata(root)?.is_dir() {
         let mut files = Vec::new();
-        collect_yaml_files(root, &mut files)?;
+        collect_yaml_files(root, &mut HashSet::new(), &mut files)?;
         files.sort();
         files
     } else {
@@ -87,7 +91,42 @@ pub fn resource_key(resource: &Resource) -> ObjectRef {
     ObjectRef::new(kind, namespace, name)
 }
 
-fn collect_yaml_files(dir: &Path, files: &mut Vec<PathBuf>) -> io::Result<()> {
+/// Adds the YAML files below `dir`. `visited` holds the canonical folders
+/// read so far, so a symlink back to a parent or to the folder itself is
+/// read once instead of looping.
+/// Adds the files that define a resource to each `DuplicateResource`
+/// error, so the user can see which copies to reconcile. `origins` pairs
+/// each resource read with its file.
+pub fn name_duplicate_files(origins: &[(ObjectRef, PathBuf)], diagnostics: &mut [Diagnostic]) {
+    for diagnostic in diagnostics.iter_mut() {
+        let mut files: Vec<String> = origins
+            .iter()
+            .filter(|(key, _)| key == &diagnostic.object)
+            .map(|(_, path)| path.display().to_string())
+            .collect();
+        files.sort();
+        files.dedup();
+        if files.is_empty() {
+            continue;
+        }
+        let duplicates = diagnostic
+            .errors
+            .iter_mut()
+            .filter(|error| error.reason == DUPLICATE_REASON);
+        for error in duplicates {
+            error.message = format!("{}; copies are in {}", error.message, files.join(", "));
+        }
+    }
+}
+
+fn collect_yaml_files(
+    dir: &Path,
+    visited: &mut HashSet<PathBuf>,
+    files: &mut Vec<PathBuf>,
+) -> io::Result<()> {
+    if !visited.insert(std::fs::canonicalize(dir)?) {
+        return Ok(());
+    }
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         let hidden = path
@@ -104,7 +143,7 @@ fn collect_yaml_files(dir: &Path, files: &mut Vec<PathBuf>) -> io::Result<()> {
             .extension()
             .is_some_and(|ext| ext == "yaml" || ext == "yml");
         if is_dir {
-            collect_yaml_files(&path, files)?;
+            collect_yaml_files(&path, visited, files)?;
         } else if is_yaml {
             files.push(path);
         }

@@ -29,8 +29,8 @@ use arc_swap::ArcSwap;
 use portcullis_compiler::{Compiled, Diagnostic, Snapshot, compile};
 
 /// How often the reaper takes newly retired snapshots from its channel and
-/// checks the ones that requests still hold. A retired snapshot that no
-/// request holds is freed within about this time.
+/// frees those that no request uses any more. A retired snapshot is freed
+/// within about this time after the last request using it ends.
 const REAP_INTERVAL: Duration = Duration::from_millis(50);
 
 /// A snapshot as served, with the diagnostics of the compile that made it.

@@ -1,10 +1,12 @@
 //! Checks of what a rule does: backends, direct responses and filters.
 
 use portcullis_crds::route::{
-    Backend, DirectResponse, Filter, FilterType, HeaderModifier, HeaderValue, PathMatchType,
+    Backend, DirectResponse, Filter, FilterType, HeaderModifier, PathMatchType,
     PathModifier, PathModifierType, RouteRule,
 };
 
+use super::headers::{Side, check_header_values};
+use super::hostname::is_valid_hostname;
 use super::{Errors, FieldPath};
 use crate::Template;
 
@@ -159,37 +161,17 @@ fn check_direct_response(
             "status must be 200 to 599",
         );
     }
-    check_header_values(&direct.headers, &field.child("headers"), variables, errors);
+    check_header_values(
+        &direct.headers,
+        Side::Response,
+        &field.child("headers"),
+        variables,
+        errors,
+    );
     if let Some(body) = &direct.body
         && let Err(message) = Template::parse(body, variables)
     {
         errors.push(field.child("body"), "InvalidTemplate", message);
-    }
-}
-
-fn check_header_values(
-    headers: &[HeaderValue],
-    field: &FieldPath<'_>,
-    variables: &[String],
-    errors: &mut Errors<'_>,
-) {
-    for (index, header) in headers.iter().enumerate() {
-        let entry = field.item(index);
-        if http::HeaderName::from_bytes(header.name.as_bytes()).is_err() {
-            errors.push(
-                entry.child("name"),
-                "InvalidHeaderName",
-                format!("{:?} is not a valid HTTP header name", header.name),
-            );
-        }
-        match Template::parse(&header.value, variables) {
-            Err(message) => errors.push(entry.child("value"), "InvalidTemplate", message),
-            Ok(template) => {
-                if http::HeaderValue::from_str(&template.literal_text()).is_err() {
-                    errors.push(entry.child("value"), "InvalidHeaderValue", "header value holds characters not allowed in HTTP headers, such as control characters");
-                }
-            }
-        }
     }
 }
 
@@ -208,7 +190,7 @@ pub(super) fn check_filters(
         let field = filters.item(index);
         if seen.contains(&filter.kind) {
             errors.push(
-                &field,
+                field,
                 "DuplicateFilter",
                 format!(
                     "filter type {:?} appears twice; merge them into one",
@@ -269,6 +251,7 @@ fn check_filter(
     if let Some(modifier) = &filter.request_header_modifier {
         check_modifier(
             modifier,
+            Side::Request,
             &field.child("requestHeaderModifier"),
             variables,
             errors,
@@ -277,6 +260,7 @@ fn check_filter(
     if let Some(modifier) = &filter.response_header_modifier {
         check_modifier(
             modifier,
+            Side::Response,
             &field.child("responseHeaderModifier"),
             variables,
             errors,
@@ -284,10 +268,8 @@ fn check_filter(
     }
     if let Some(rewrite) = &filter.url_rewrite {
         let field = field.child("urlRewrite");
-        if let Some(hostname) = &rewrite.hostname
-            && let Err(message) = Template::parse(hostname, variables)
-        {
-            errors.push(field.child("hostname"), "InvalidTemplate", message);
+        if let Some(hostname) = &rewrite.hostname {
+            check_rewrite_hostname(hostname, &field.child("hostname"), variables, errors);
         }
         if let Some(path) = &rewrite.path {
             check_path_modifier(path, rule, &field.child("path"), variables, errors);
@@ -316,6 +298,9 @@ fn check_filter(
                 "statusCode must be 301, 302, 303, 307 or 308",
             );
         }
+        if let Some(hostname) = &redirect.hostname {
+            check_redirect_hostname(hostname, &field.child("hostname"), errors);
+        }
         if redirect.port == Some(0) {
             errors.push(field.child("port"), "OutOfRange", "port must be 1 to 65535");
         }
@@ -325,14 +310,59 @@ fn check_filter(
     }
 }
 
-fn check_modifier(
-    modifier: &HeaderModifier,
+/// Checks a URLRewrite hostname. Template variables are filled in per
+/// request, so only the literal text around them is checked here.
+fn check_rewrite_hostname(
+    hostname: &str,
     field: &FieldPath<'_>,
     variables: &[String],
     errors: &mut Errors<'_>,
 ) {
-    check_header_values(&modifier.set, &field.child("set"), variables, errors);
-    check_header_values(&modifier.add, &field.child("add"), variables, errors);
+    let template = match Template::parse(hostname, variables) {
+        Ok(template) => template,
+        Err(message) => return errors.push(field, "InvalidTemplate", message),
+    };
+    let valid = if template.is_literal() {
+        is_valid_hostname(hostname) && !hostname.starts_with('*')
+    } else {
+        // NOTE: a captured value is not checked here, so a variable can
+        // still fill in text that is not a DNS label.
+        template
+            .literal_text()
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    };
+    if !valid {
+        errors.push(
+            field,
+            "InvalidHostname",
+            format!("rewrite hostname {hostname:?} is invalid; use DNS labels such as backend.example.com, optionally with template variables"),
+        );
+    }
+}
+
+/// Checks a RequestRedirect hostname. The redirect writes it into the
+/// `location` header as is, so it must be a plain DNS name with no
+/// wildcard and no template variable.
+fn check_redirect_hostname(hostname: &str, field: &FieldPath<'_>, errors: &mut Errors<'_>) {
+    if !is_valid_hostname(hostname) || hostname.starts_with('*') {
+        errors.push(
+            field,
+            "InvalidHostname",
+            format!("redirect hostname {hostname:?} is invalid; use DNS labels such as www.example.com, without wildcards or template variables"),
+        );
+    }
+}
+
+fn check_modifier(
+    modifier: &HeaderModifier,
+    side: Side,
+    field: &FieldPath<'_>,
+    variables: &[String],
+    errors: &mut Errors<'_>,
+) {
+    check_header_values(&modifier.set, side, &field.child("set"), variables, errors);
+    check_header_values(&modifier.add, side, &field.child("add"), variables, errors);
     for (index, name) in modifier.remove.iter().enumerate() {
         if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
             errors.push(

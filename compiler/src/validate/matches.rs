@@ -74,12 +74,12 @@ fn check_match(route_match: &RouteMatch, field: &FieldPath<'_>, errors: &mut Err
         let value_field = path_field.child("value");
         if path.value.is_empty() || path.value.len() > 1024 {
             errors.push(
-                &value_field,
+                value_field,
                 "InvalidPath",
                 "path value must be 1 to 1024 characters long",
             );
         } else if let Err(error) = errors.patterns.check_path(path.kind, &path.value) {
-            errors.push(&value_field, error.reason, error.message);
+            errors.push(value_field, error.reason, error.message);
         }
     }
     for (index, header) in route_match.headers.iter().enumerate() {

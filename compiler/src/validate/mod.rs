@@ -7,6 +7,7 @@
 
 mod actions;
 mod field;
+mod headers;
 mod hostname;
 mod matches;
 
@@ -84,7 +85,7 @@ fn check_hostnames(hostnames: &[String], errors: &mut Errors<'_>) {
         let field = HOSTNAMES.item(index);
         if !hostname::is_valid_hostname(hostname) {
             errors.push(
-                &field,
+                field,
                 "InvalidHostname",
                 format!("hostname {hostname:?} is invalid; use DNS labels such as a.example.com, optionally starting with '*.'"),
             );
@@ -93,7 +94,7 @@ fn check_hostnames(hostnames: &[String], errors: &mut Errors<'_>) {
         let lower = hostname.to_ascii_lowercase();
         if seen.contains(&lower) {
             errors.push(
-                &field,
+                field,
                 "DuplicateHostname",
                 format!("hostname {hostname:?} is listed twice; remove the repeat"),
             );

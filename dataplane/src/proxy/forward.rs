@@ -7,17 +7,17 @@ use std::sync::atomic::Ordering;
 
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, Version, header};
-use hyper::body::Incoming;
+use http_body_util::BodyExt;
 use hyper::upgrade::OnUpgrade;
 use portcullis_compiler::table::{Action, Backend, Backends, Rule, Scheme, Target};
 
-use super::body::{ProxyBody, incoming};
+use super::body::{BoxError, ProxyBody};
 use super::error::ProxyError;
 use super::filters::{self, Render};
 use super::forwarded::{self, Downstream};
 use super::handler::Proxy;
 use super::headers::{self, X_REQUEST_ID};
-use super::pool::{Checkout, Protocol};
+use super::pool::{Checkout, PooledBody, Protocol};
 use super::upgrade;
 
 /// A matched request on its way to a backend.
@@ -305,11 +305,12 @@ fn set_host(headers: &mut HeaderMap, host: HeaderValue, protocol: Protocol) {
 }
 
 /// Strips hop-by-hop headers from a backend response.
-fn downstream_response(response: Response<Incoming>) -> Response<ProxyBody> {
+fn downstream_response(response: Response<PooledBody>) -> Response<ProxyBody> {
     let (mut parts, body) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers, false);
     parts.version = Version::HTTP_11;
-    Response::from_parts(parts, incoming(body))
+    let body = body.map_err(BoxError::from).boxed_unsync();
+    Response::from_parts(parts, body)
 }
 
 #[cfg(test)]

@@ -17,6 +17,9 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+/// Set by nginx-style proxies; like `X-Forwarded-For`, trusted only from a
+/// trusted proxy.
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Downstream side of a request: peer, trust, scheme and host.
 #[derive(Clone, Copy, Debug)]
@@ -106,7 +109,7 @@ pub fn set_forwarding_headers(headers: &mut HeaderMap, downstream: &Downstream<'
     append_forwarded(headers, peer, downstream);
 }
 
-/// Removes every `X-Forwarded-*` header and `Forwarded`.
+/// Removes every `X-Forwarded-*` header, `Forwarded` and `X-Real-IP`.
 fn remove_forwarding_headers(headers: &mut HeaderMap) {
     let names: Vec<HeaderName> = headers
         .keys()
@@ -117,6 +120,7 @@ fn remove_forwarding_headers(headers: &mut HeaderMap) {
         headers.remove(name);
     }
     headers.remove(FORWARDED);
+    headers.remove(X_REAL_IP);
 }
 
 fn append_x_forwarded_for(headers: &mut HeaderMap, peer: IpAddr) {

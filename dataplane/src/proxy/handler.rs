@@ -204,8 +204,14 @@ impl Proxy {
             }
             (None, Action::Respond(direct)) => filters::direct_response(direct, &render),
             (None, Action::Forward(backends)) => {
+                let mut parts = routed.parts;
+                // The country header is trusted only from trusted proxies,
+                // so a client cannot pass a forged one on to the backend.
+                if let (false, Some(name)) = (routed.trusted, &self.settings.country_header) {
+                    parts.headers.remove(name);
+                }
                 let outbound = Outbound {
-                    parts: routed.parts,
+                    parts,
                     body: routed.body,
                     rule,
                     render,
@@ -282,6 +288,10 @@ fn request_host(parts: &Parts) -> Result<HeaderValue, ProxyError> {
     match (hosts.next(), hosts.next()) {
         (Some(host), None) if host.to_str().is_ok_and(is_valid_host) => Ok(host.clone()),
         (Some(_), None) => Err(invalid_host()),
+        // HTTP/1.1 requires Host (RFC 9112, section 3.2); HTTP/1.0 does not.
+        (None, _) if parts.version == http::Version::HTTP_11 => Err(ProxyError::BadRequest(
+            "the request has no Host header, which HTTP/1.1 requires",
+        )),
         (None, _) => Ok(HeaderValue::from_static("")),
         (Some(_), Some(_)) => Err(ProxyError::BadRequest(
             "the request has more than one Host header",

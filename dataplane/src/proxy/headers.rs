@@ -47,8 +47,19 @@ fn generate_request_id() -> HeaderValue {
 
 /// Returns whether the request requests a protocol switch (`Connection: upgrade`
 /// and an `Upgrade` header).
+///
+/// Only WebSocket upgrades count. Any other protocol, `h2c` above all, would
+/// turn the connection into a tunnel that later requests cross without
+/// being routed, so its `Upgrade` header is dropped as hop-by-hop and the
+/// request is forwarded as a plain request.
 pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE) && connection_has_token(headers, "upgrade")
+    let websocket = headers.get_all(header::UPGRADE).iter().any(|value| {
+        value.to_str().is_ok_and(|text| {
+            text.split(',')
+                .any(|protocol| protocol.trim().eq_ignore_ascii_case("websocket"))
+        })
+    });
+    websocket && connection_has_token(headers, "upgrade")
 }
 
 fn connection_has_token(headers: &HeaderMap, token: &str) -> bool {
@@ -164,6 +175,19 @@ mod tests {
     }
 
     #[test]
+    fn only_websocket_upgrades_are_upgrades() {
+        let websocket = headers(&[("upgrade", "WebSocket"), ("connection", "Upgrade")]);
+        assert!(is_upgrade_request(&websocket));
+        let h2c = headers(&[
+            ("upgrade", "h2c"),
+            ("connection", "Upgrade, HTTP2-Settings"),
+        ]);
+        assert!(!is_upgrade_request(&h2c));
+        let tls = headers(&[("upgrade", "TLS/1.2"), ("connection", "upgrade")]);
+        assert!(!is_upgrade_request(&tls));
+    }
+
+    #[test]
     fn valid_request_id_is_reused() {
         let map = headers(&[("x-request-id", "abc-123_XYZ")]);
         assert_eq!(request_id(&map), "abc-123_XYZ");
@@ -187,7 +211,10 @@ mod tests {
     fn generated_ids_are_lowercase_hex() {
         let id = request_id(&HeaderMap::new());
         assert_eq!(id.len(), 32);
-        let hex = id.as_bytes().iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let hex = id
+            .as_bytes()
+            .iter()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         assert!(hex, "{id:?} is not lowercase hex");
     }
 

@@ -3,18 +3,23 @@
 //! The proxy connects before it sends, so a refused or timed-out connect is
 //! known before any request byte leaves and the rule's fallback can still
 //! take the untouched request. HTTP/1.1 connections are reused
-//! keep-alive: a connection goes back to its endpoint's idle list once the
-//! response body is fully read, and dead ones are discarded on checkout.
+//! keep-alive: a connection goes back to its endpoint's idle list when the
+//! response body's last frame is read (see [`PooledBody`]), and dead ones
+//! are discarded on checkout.
 //! HTTP/2 connections (for gRPC) are shared by all requests to an endpoint.
 //!
 //! Each idle list sits behind a `std::sync::Mutex` held only to push or pop
 //! one entry, never across an await, so contention is a few instructions.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -258,23 +263,113 @@ impl Checkout {
         self,
         request: Request<ProxyBody>,
         reusable: bool,
-    ) -> Result<Response<Incoming>, hyper::Error> {
+    ) -> Result<Response<PooledBody>, hyper::Error> {
         match self.sender {
-            Sender::Http2(mut sender) => sender.send_request(request).await,
+            Sender::Http2(mut sender) => {
+                let response = sender.send_request(request).await?;
+                Ok(response.map(|body| PooledBody {
+                    inner: body,
+                    idle: None,
+                }))
+            }
             Sender::Http1(mut sender) => {
                 let response = sender.send_request(request).await?;
-                if reusable {
-                    tokio::spawn(return_when_ready(self.pool, self.endpoint, sender));
-                }
-                Ok(response)
+                let idle = reusable.then(|| Idle {
+                    pool: self.pool,
+                    endpoint: self.endpoint,
+                    sender,
+                });
+                Ok(response.map(|body| PooledBody { inner: body, idle }))
             }
         }
     }
 }
 
-/// Waits until the connection can take another request, which for
-/// HTTP/1.1 means the response body was read to the end, then pools it.
-/// A connection whose body was abandoned closes instead.
+/// A response body that puts its HTTP/1.1 connection back into the pool
+/// as soon as the last frame is read, so the common case costs no extra
+/// task. A body dropped before its end closes the connection instead,
+/// because unread bytes would corrupt the next response.
+#[derive(Debug)]
+pub struct PooledBody {
+    inner: Incoming,
+    idle: Option<Idle>,
+}
+
+/// A connection waiting for its response body to end.
+#[derive(Debug)]
+struct Idle {
+    pool: Arc<Pool>,
+    endpoint: Arc<str>,
+    sender: http1::SendRequest<ProxyBody>,
+}
+
+// === impl PooledBody ===
+
+impl PooledBody {
+    fn release(&mut self) {
+        if let Some(idle) = self.idle.take() {
+            idle.release();
+        }
+    }
+}
+
+impl Body for PooledBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => self.release(),
+            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.release(),
+            Poll::Ready(Some(Err(_))) => self.idle = None,
+            Poll::Ready(Some(Ok(_))) | Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for PooledBody {
+    fn drop(&mut self) {
+        // hyper's server stops polling once `is_end_stream` is true, so a
+        // fully read body can be dropped without a final `None` frame.
+        if self.inner.is_end_stream() {
+            self.release();
+        }
+    }
+}
+
+// === impl Idle ===
+
+impl Idle {
+    /// Pools the connection. hyper marks it ready when its connection
+    /// task has finished the response, which on one thread has usually
+    /// happened before the last frame is handed over; otherwise a task
+    /// waits for it.
+    fn release(self) {
+        if self.sender.is_ready() {
+            self.pool.put_idle(self.endpoint, self.sender);
+        } else if !self.sender.is_closed()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(return_when_ready(self.pool, self.endpoint, self.sender));
+        }
+    }
+}
+
+/// Waits until the connection can take another request, then pools it.
+/// A connection that closes meanwhile is dropped.
 async fn return_when_ready(
     pool: Arc<Pool>,
     endpoint: Arc<str>,

@@ -125,6 +125,19 @@ struct Conn {
 impl Conn {
     async fn serve_plain(self, stream: TcpStream, peer: SocketAddr) {
         let _ = stream.set_nodelay(true);
+        // hyper's header read timeout starts only once the protocol is
+        // detected from the first bytes, so a client that connects and
+        // sends nothing would hold the connection forever. Bound that wait
+        // by the same timeout.
+        let timeout = self.proxy.settings.header_read_timeout;
+        let mut first = [0u8; 1];
+        if tokio::time::timeout(timeout, stream.peek(&mut first))
+            .await
+            .is_err()
+        {
+            tracing::debug!(%peer, "connection closed: no request within the header read timeout");
+            return;
+        }
         self.serve(stream, ConnInfo { peer, tls: false }).await;
     }
 

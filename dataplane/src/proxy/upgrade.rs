@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use http::Response;
-use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
@@ -14,8 +13,8 @@ use super::headers;
 /// Returns the 101 response for the client and spawns the tunnel, which
 /// starts once hyper has sent that response and ends when either side
 /// closes.
-pub fn tunnel(
-    response: Response<Incoming>,
+pub fn tunnel<B>(
+    response: Response<B>,
     downstream: OnUpgrade,
     backend: Arc<str>,
 ) -> Response<ProxyBody> {

@@ -330,7 +330,7 @@ async fn upgrade_backend() -> (SocketAddr, tokio::task::JoinHandle<()>) {
                 let response = Response::builder()
                     .status(StatusCode::SWITCHING_PROTOCOLS)
                     .header("connection", "upgrade")
-                    .header("upgrade", "echo")
+                    .header("upgrade", "websocket")
                     .body(Full::new(Bytes::new()))
                     .unwrap();
                 Ok::<_, Infallible>(response)
@@ -360,12 +360,12 @@ async fn upgrade_is_tunneled() {
     let request = Request::get("/ws")
         .header("host", "a.test")
         .header("connection", "upgrade")
-        .header("upgrade", "echo")
+        .header("upgrade", "websocket")
         .body(Full::new(Bytes::new()))
         .unwrap();
     let mut response = sender.send_request(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
-    assert_eq!(response.headers()["upgrade"], "echo");
+    assert_eq!(response.headers()["upgrade"], "websocket");
 
     let upgraded = hyper::upgrade::on(&mut response).await.unwrap();
     let mut io = TokioIo::new(upgraded);
