@@ -23,7 +23,8 @@ const PORTCULLIS_GROUP: &str = "portcullis.io";
 /// `apiVersion` of a Route.
 const ROUTE_API_VERSION: &str = "portcullis.io/v1alpha1";
 
-/// A resource the compiler reads. Other kinds are skipped with a debug log.
+/// A resource the compiler reads. Other kinds are skipped with a debug log,
+/// except unknown kinds in the `portcullis.io` group, which are rejected.
 #[derive(Clone, Debug)]
 pub enum Resource {
     /// A Portcullis Route.

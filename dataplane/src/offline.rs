@@ -143,13 +143,13 @@ pub fn summary_line(diagnostics: &[Diagnostic]) -> String {
         .iter()
         .map(|diagnostic| diagnostic.unresolved_refs.len())
         .sum();
-    let mut line = format!("summary: {total} resources, {} accepted", total - rejected);
+    let mut line = format!("summary resources={total} accepted={}", total - rejected);
     if rejected > 0 {
-        line.push_str(&format!(", {rejected} rejected"));
+        line.push_str(&format!(" rejected={rejected}"));
     }
     if unresolved > 0 {
         line.push_str(&format!(
-            ", {unresolved} unresolved references (see the warning lines)"
+            " unresolved_refs={unresolved}: each is listed above as a warning"
         ));
     }
     line
@@ -185,3 +185,7 @@ fn bad_input(message: &str) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(EXIT_BAD_INPUT)
 }
+
+#[cfg(test)]
+#[path = "offline_tests.rs"]
+mod tests;

@@ -20,9 +20,7 @@ use std::sync::Arc;
 
 use portcullis_compiler::{Compiled, Diagnostic, ObjectRef, Outcome, Resource, compile};
 
-use crate::sources::{
-    SourceFile, is_unreadable, name_duplicate_files, read_sources, resource_key,
-};
+use crate::sources::{SourceFile, is_unreadable, name_duplicate_files, read_sources, resource_key};
 use crate::state::SnapshotStore;
 
 /// Result of one reload.
@@ -278,8 +276,21 @@ fn merge_diagnostics(plan: &Plan, compiled: Vec<Diagnostic>) -> Vec<Diagnostic> 
     merged
 }
 
-/// Logs one line per field error of every rejected resource.
+/// Logs one line per field error of every rejected resource, and one per
+/// unresolved reference of an accepted one.
 pub fn log_rejections(diagnostics: &[Diagnostic]) {
+    for diagnostic in diagnostics {
+        let resource = diagnostic.object.to_string();
+        for error in &diagnostic.unresolved_refs {
+            tracing::warn!(
+                resource = %resource,
+                field = %error.field,
+                reason = %error.reason,
+                error = %error.message,
+                "reference unresolved"
+            );
+        }
+    }
     let rejected = diagnostics
         .iter()
         .filter(|diagnostic| diagnostic.outcome == Outcome::Rejected);

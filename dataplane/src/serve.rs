@@ -55,11 +55,11 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
     runtime.block_on(serve(config))
 }
 
-/// One worker serving files runs on a current-thread runtime: it skips
-/// the multi-thread scheduler's cross-thread queues and wakeups, which
-/// are pure overhead with nobody to steal work. The operator source
-/// rebuilds snapshots inside `block_in_place`, which needs the
-/// multi-thread runtime, so it keeps that one.
+/// Chooses the runtime. One worker serving files gets a current-thread
+/// runtime, because with a single worker the multi-thread scheduler's
+/// shared queues and cross-thread wakeups only add cost. The operator
+/// source keeps the multi-thread runtime, because it rebuilds snapshots
+/// inside `block_in_place`, which panics on a current-thread runtime.
 fn runtime_builder(config: &ServeConfig) -> tokio::runtime::Builder {
     let files = matches!(config.source, ConfigSource::Files(_));
     match config.worker_threads {

@@ -177,3 +177,7 @@ fn read_file(path: PathBuf) -> SourceFile {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "sources_tests.rs"]
+mod tests;

@@ -1,8 +1,8 @@
 //! Checks of what a rule does: backends, direct responses and filters.
 
 use portcullis_crds::route::{
-    Backend, DirectResponse, Filter, FilterType, HeaderModifier, PathMatchType,
-    PathModifier, PathModifierType, RouteRule,
+    Backend, DirectResponse, Filter, FilterType, HeaderModifier, PathMatchType, PathModifier,
+    PathModifierType, RouteRule,
 };
 
 use super::headers::{Side, check_header_values};

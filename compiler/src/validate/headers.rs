@@ -22,7 +22,7 @@ const FRAMING_HEADERS: [&str; 8] = [
 ];
 
 /// The message whose headers a list sets, which decides whether `host` may
-/// be set: a request Host is routing data, a response Host means nothing.
+/// be set. A request Host carries routing data, but a response has no Host.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Side {
     Request,

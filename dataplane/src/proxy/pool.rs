@@ -353,10 +353,10 @@ impl Drop for PooledBody {
 // === impl Idle ===
 
 impl Idle {
-    /// Pools the connection. hyper marks it ready when its connection
-    /// task has finished the response, which on one thread has usually
-    /// happened before the last frame is handed over; otherwise a task
-    /// waits for it.
+    /// Pools the connection when hyper reports it ready, else spawns a
+    /// task that waits for readiness. hyper's connection task signals
+    /// readiness as soon as it polls for the next request, which on one
+    /// worker thread normally happens before the last frame reaches us.
     fn release(self) {
         if self.sender.is_ready() {
             self.pool.put_idle(self.endpoint, self.sender);
