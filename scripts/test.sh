@@ -3,9 +3,10 @@
 # warnings denied, and the whole test suite. The end-to-end tests start the
 # built binaries, so the script builds them first.
 #
-# Needs only a Rust toolchain with rustfmt and clippy. The network is used
-# only by cargo, to fetch the locked dependencies. Exits non-zero on the
-# first failing step.
+# Needs a Rust toolchain with rustfmt and clippy on a Debian machine, run
+# as root. The network is used by cargo for the locked dependencies and by
+# apt for Debian's packages (the test API server and any missing tool).
+# Exits non-zero on the first failing step.
 #
 # Usage: scripts/test.sh   (from any directory)
 set -euo pipefail
@@ -17,7 +18,7 @@ step() {
 }
 
 # The operator tests run against a real Kubernetes API server. With
-# KUBEBUILDER_ASSETS set they use those envtest binaries; otherwise the CRD
+# KUBEBUILDER_ASSETS set they use those envtest binaries. Otherwise the CRD
 # API server and etcd are built from Debian's packages once and cached
 # outside the repository (see docs/testing.md). The build mostly downloads
 # and runs the Go compiler, so it runs beside the Rust build.
