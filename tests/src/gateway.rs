@@ -25,16 +25,18 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(20);
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Returns the path of the `portcullis` binary: `PORTCULLIS_BIN` when set,
-/// else `<workspace>/target/debug/portcullis`.
+/// else `debug/portcullis` under `CARGO_TARGET_DIR` or `<workspace>/target`.
 pub fn binary_path() -> PathBuf {
     if let Some(path) = std::env::var_os("PORTCULLIS_BIN") {
         return PathBuf::from(path);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("target")
-        .join("debug")
-        .join("portcullis")
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("target"),
+    };
+    target.join("debug").join("portcullis")
 }
 
 /// Returns the path of the workspace root, for tests that read files such
