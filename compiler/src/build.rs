@@ -12,14 +12,17 @@ use http::HeaderName;
 use portcullis_crds::route::{
     HeaderMatchType, PathMatchType, QueryMatchType, RouteMatch, TimeWindow,
 };
+use rustc_hash::FxHashMap;
 
 use crate::entry::{
     Entry, GraphqlCondition, HeaderCondition, NO_SLOT, QueryCondition, TimeCondition,
 };
 use crate::host::{HostIndex, HostKey};
 use crate::ir::{RouteIr, SnapshotIr};
+use crate::parallel;
 use crate::pattern::{PatternCache, literal_len, literal_prefix, prefix_segments};
-use crate::table::RouteTable;
+use crate::table::{RouteTable, Rule};
+use crate::trie::Trie;
 use crate::validate::{parse_clock, rule_variables};
 
 /// The match of a rule without matches: every request.
@@ -61,48 +64,149 @@ struct HostClass<'a> {
 /// Integers only, so sorting compares no strings.
 type RankKey = (Reverse<i32>, Reverse<Specificity>, u32, u32, u32, u32);
 
-/// An entry before ranking.
+/// A match of one host class of a rule, ranked before it is compiled, so
+/// entries are compiled straight into their place in the table.
 struct Pending<'a> {
     key: RankKey,
-    /// Boxed, so sorting moves pointers instead of whole entries.
-    entry: Box<Entry>,
+    route: &'a RouteIr,
+    route_match: &'a RouteMatch,
+    rule: u32,
+    /// Index in [`Ranking::classes`].
+    class: u32,
+    /// Whether the rule has no matches and this stands for all requests.
+    implicit: bool,
+    /// Literal path prefix the entry is filed under.
     prefix: &'a str,
-    hosts: Vec<HostKey<'a>>,
 }
 
-/// Builds the table. Matches whose patterns fail to compile are left out
-/// and reported as messages. IR made by [`crate::compile`] has none.
+/// What ranking gathers from every Route.
+#[derive(Default)]
+struct Ranking<'a> {
+    pending: Vec<Pending<'a>>,
+    /// Host classes, each with its range of `class_scopes`.
+    classes: Vec<(HostClass<'a>, (u32, u32))>,
+    /// Scope indexes of each host class, in ranges.
+    class_scopes: Vec<u32>,
+    /// Every host scope, by index, and the index of each.
+    scopes: Vec<HostKey<'a>>,
+    scope_ids: FxHashMap<HostKey<'a>, u32>,
+}
+
+/// Builds the table on up to `threads` threads. Matches whose patterns
+/// fail to compile are left out and reported as messages. IR made by
+/// [`crate::compile`] has none.
 pub(crate) fn build_table(
     ir: &SnapshotIr,
     patterns: &mut PatternCache,
+    threads: usize,
 ) -> (RouteTable, Vec<String>) {
+    patterns.prepare(&ir.routes);
+    let patterns = &*patterns;
     let mut table = RouteTable::default();
-    let rule_count = ir.routes.iter().map(|route| route.rules.len()).sum();
+    let built = parallel::map_chunks(&ir.routes, threads, |_, routes| {
+        build_rules(routes, patterns)
+    });
+    let rule_count = built.iter().map(|(rules, _)| rules.len()).sum();
     table.rules.reserve_exact(rule_count);
-    let mut pending = Vec::with_capacity(rule_count);
-    let mut problems = Vec::new();
+    let mut variables = Vec::with_capacity(rule_count);
+    for (rules, rule_variables) in built {
+        table.rules.extend(rules);
+        variables.extend(rule_variables);
+    }
+    let mut ranking = Ranking {
+        pending: Vec::with_capacity(rule_count),
+        ..Ranking::default()
+    };
     let order = route_order(&ir.routes);
+    let mut rule_id = 0;
     for (route, &position) in ir.routes.iter().zip(&order) {
-        let route = (route, position);
-        add_route(route, &mut table, &mut pending, &mut problems, patterns);
+        rank_route(route, position, &mut rule_id, &mut ranking);
     }
-    pending.sort_unstable_by_key(|item| item.key);
-    table.entries.reserve_exact(pending.len());
-    let mut hosts = HostIndex::default();
-    for (id, item) in pending.into_iter().enumerate() {
-        let id = id as u32;
-        for key in &item.hosts {
-            hosts
-                .trie_mut(*key)
-                .insert(prefix_segments(item.prefix), id);
+    ranking.pending.sort_unstable_by_key(|item| item.key);
+    let compiled = parallel::map_chunks(&ranking.pending, threads, |_, items| {
+        items
+            .iter()
+            .map(|item| compile_entry(item.route_match, &variables[item.rule as usize], patterns))
+            .collect::<Vec<_>>()
+    });
+    let mut problems = Vec::new();
+    // (scope, entry id, prefix) for every filing, sorted by scope below,
+    // so each trie is built in one go.
+    let mut filings: Vec<(u32, u32, &str)> = Vec::with_capacity(ranking.pending.len());
+    table.entries.reserve_exact(ranking.pending.len());
+    for (item, compiled) in ranking.pending.iter().zip(compiled.into_iter().flatten()) {
+        let (_, rule_index, match_index, _) = position_of(&item.key);
+        let mut entry = match compiled {
+            Ok(entry) => entry,
+            Err(message) => {
+                problems.push(format!(
+                    "{}/{} spec.rules[{rule_index}].matches[{match_index}]: {message}",
+                    item.route.namespace, item.route.name
+                ));
+                continue;
+            }
+        };
+        let (class, (start, end)) = &ranking.classes[item.class as usize];
+        let id = table.entries.len() as u32;
+        for &scope in &ranking.class_scopes[*start as usize..*end as usize] {
+            filings.push((scope, id, item.prefix));
         }
-        table.uses_geo |= item.entry.countries.is_some();
-        table.uses_time |= item.entry.time.is_some();
-        table.entries.push(*item.entry);
+        entry.rule = item.rule;
+        entry.match_index = match_index as u16;
+        entry.implicit = item.implicit;
+        entry.priority = item.route.priority;
+        entry.hostnames = class.hostnames.iter().map(|h| Box::from(*h)).collect();
+        table.uses_geo |= entry.countries.is_some();
+        table.uses_time |= entry.time.is_some();
+        table.entries.push(entry);
     }
-    hosts.finish();
-    table.hosts = hosts;
+    filings.sort_unstable_by_key(|&(scope, id, _)| (scope, id));
+    let tries = build_tries(&filings, ranking.scopes.len(), threads);
+    table.hosts = HostIndex::new(ranking.scopes.into_iter().zip(tries));
     (table, problems)
+}
+
+/// Builds the rules of a run of Routes, with the template variables of
+/// each rule.
+fn build_rules(routes: &[RouteIr], patterns: &PatternCache) -> (Vec<Rule>, Vec<Vec<String>>) {
+    let count = routes.iter().map(|route| route.rules.len()).sum();
+    let mut rules = Vec::with_capacity(count);
+    let mut variables = Vec::with_capacity(count);
+    for route in routes {
+        for (index, rule) in route.rules.iter().enumerate() {
+            let names = rule_variables(&rule.matches, patterns);
+            rules.push(crate::rule::build_rule(route, index, rule, &names));
+            variables.push(names);
+        }
+    }
+    (rules, variables)
+}
+
+/// Builds the trie of every scope from filings sorted by scope, splitting
+/// the scopes across threads.
+fn build_tries(filings: &[(u32, u32, &str)], scope_count: usize, threads: usize) -> Vec<Trie> {
+    let scopes: Vec<u32> = (0..scope_count as u32).collect();
+    let chunks = parallel::map_chunks(&scopes, threads, |_, chunk| {
+        let (Some(&first), Some(&last)) = (chunk.first(), chunk.last()) else {
+            return Vec::new();
+        };
+        let from = filings.partition_point(|filing| filing.0 < first);
+        let to = filings.partition_point(|filing| filing.0 <= last);
+        let mut tries: Vec<Trie> = Vec::with_capacity(chunk.len());
+        tries.resize_with(chunk.len(), Trie::default);
+        for &(scope, id, prefix) in &filings[from..to] {
+            tries[(scope - first) as usize].insert(prefix_segments(prefix), id);
+        }
+        tries.iter_mut().for_each(Trie::finish);
+        tries
+    });
+    chunks.into_iter().flatten().collect()
+}
+
+/// Route position, rule index, match index and host class index of a rank
+/// key.
+fn position_of(key: &RankKey) -> (u32, u32, u32, u32) {
+    (key.2, key.3, key.4, key.5)
 }
 
 /// Returns the position of each Route in namespace and name order, Routes
@@ -125,83 +229,55 @@ fn route_key(route: &RouteIr) -> (&str, &str) {
     (&route.namespace, &route.name)
 }
 
-fn add_route<'a>(
-    (route, position): (&'a RouteIr, u32),
-    table: &mut RouteTable,
-    pending: &mut Vec<Pending<'a>>,
-    problems: &mut Vec<String>,
-    patterns: &mut PatternCache,
-) {
-    let classes = host_classes(&route.hostnames);
+/// Ranks the matches of a Route, whose first rule has id `rule_id`.
+fn rank_route<'a>(route: &'a RouteIr, position: u32, rule_id: &mut u32, ranking: &mut Ranking<'a>) {
+    let first_class = ranking.classes.len() as u32;
+    for class in host_classes(&route.hostnames) {
+        let start = ranking.class_scopes.len() as u32;
+        for key in host_keys(&class) {
+            let next = ranking.scopes.len() as u32;
+            let scope = *ranking.scope_ids.entry(key).or_insert(next);
+            if scope == next {
+                ranking.scopes.push(key);
+            }
+            ranking.class_scopes.push(scope);
+        }
+        let scopes = (start, ranking.class_scopes.len() as u32);
+        ranking.classes.push((class, scopes));
+    }
+    let classes = first_class..ranking.classes.len() as u32;
     for (rule_index, rule) in route.rules.iter().enumerate() {
-        let rule_id = table.rules.len() as u32;
-        let variables = rule_variables(&rule.matches, patterns);
-        table
-            .rules
-            .push(crate::rule::build_rule(route, rule_index, rule, &variables));
         let matches = if rule.matches.is_empty() {
             &IMPLICIT_MATCH[..]
         } else {
             &rule.matches[..]
         };
         for (match_index, route_match) in matches.iter().enumerate() {
-            for (class_index, class) in classes.iter().enumerate() {
-                let mut entry = match compile_entry(route_match, &variables, patterns) {
-                    Ok(entry) => entry,
-                    Err(message) => {
-                        problems.push(format!(
-                            "{}/{} spec.rules[{rule_index}].matches[{match_index}]: {message}",
-                            route.namespace, route.name
-                        ));
-                        continue;
-                    }
-                };
-                entry.rule = rule_id;
-                entry.match_index = match_index as u16;
-                entry.implicit = rule.matches.is_empty();
-                let position = [
+            let (kind, value) = path_kind(route_match);
+            let prefix = literal_prefix(kind, value);
+            for class in classes.clone() {
+                let (host_class, _) = &ranking.classes[class as usize];
+                let key = (
+                    Reverse(route.priority),
+                    Reverse(specificity(route_match, host_class)),
                     position,
                     rule_index as u32,
                     match_index as u32,
-                    class_index as u32,
-                ];
-                pending.push(rank_entry(route, route_match, entry, class, position));
+                    class - first_class,
+                );
+                ranking.pending.push(Pending {
+                    key,
+                    route,
+                    route_match,
+                    rule: *rule_id,
+                    class,
+                    implicit: rule.matches.is_empty(),
+                    prefix,
+                });
             }
         }
+        *rule_id += 1;
     }
-}
-
-/// Fills in the Route-level fields of an entry and computes its sort key.
-fn rank_entry<'a>(
-    route: &'a RouteIr,
-    route_match: &'a RouteMatch,
-    mut entry: Entry,
-    class: &HostClass<'a>,
-    [route_position, rule_index, match_index, class_index]: [u32; 4],
-) -> Pending<'a> {
-    entry.priority = route.priority;
-    entry.hostnames = class.hostnames.iter().map(|h| Box::from(*h)).collect();
-    let key = (
-        Reverse(route.priority),
-        Reverse(specificity(route_match, &entry, class)),
-        route_position,
-        rule_index,
-        match_index,
-        class_index,
-    );
-    Pending {
-        key,
-        prefix: literal_prefix(entry.path_kind, path_value(route_match)),
-        hosts: host_keys(class),
-        entry: Box::new(entry),
-    }
-}
-
-fn path_value(route_match: &RouteMatch) -> &str {
-    route_match
-        .path
-        .as_ref()
-        .map_or("/", |path| path.value.as_str())
 }
 
 /// Splits hostnames into classes of equal specificity: exact names, then
@@ -250,8 +326,18 @@ fn host_keys<'a>(class: &HostClass<'a>) -> Vec<HostKey<'a>> {
         .collect()
 }
 
-fn specificity(route_match: &RouteMatch, entry: &Entry, class: &HostClass<'_>) -> Specificity {
-    let path_kind = match entry.path_kind {
+/// Returns the path match kind and value; a match without a path is a
+/// Prefix match on `/`.
+fn path_kind(route_match: &RouteMatch) -> (PathMatchType, &str) {
+    match &route_match.path {
+        Some(path) => (path.kind, path.value.as_str()),
+        None => (PathMatchType::Prefix, "/"),
+    }
+}
+
+fn specificity(route_match: &RouteMatch, class: &HostClass<'_>) -> Specificity {
+    let (kind, value) = path_kind(route_match);
+    let path_kind = match kind {
         PathMatchType::Exact => 5,
         PathMatchType::Template => 4,
         PathMatchType::Glob => 3,
@@ -269,7 +355,7 @@ fn specificity(route_match: &RouteMatch, entry: &Entry, class: &HostClass<'_>) -
         host_kind: class.kind,
         host_labels: class.labels,
         path_kind,
-        path_literal: literal_len(entry.path_kind, &entry.path_value) as u32,
+        path_literal: literal_len(kind, value) as u32,
         methods,
         headers: route_match.headers.len() as u8,
         query: route_match.query_params.len() as u8,
@@ -284,14 +370,11 @@ fn specificity(route_match: &RouteMatch, entry: &Entry, class: &HostClass<'_>) -
 fn compile_entry(
     route_match: &RouteMatch,
     variables: &[String],
-    patterns: &mut PatternCache,
+    patterns: &PatternCache,
 ) -> Result<Entry, String> {
-    let (path_kind, path_value) = match &route_match.path {
-        Some(path) => (path.kind, path.value.as_str()),
-        None => (PathMatchType::Prefix, "/"),
-    };
+    let (path_kind, path_value) = path_kind(route_match);
     let path = patterns
-        .path(path_kind, path_value)
+        .shared_path(path_kind, path_value)
         .map_err(|e| e.message)?;
     let capture_slots = path
         .variables()
@@ -354,7 +437,7 @@ fn compile_entry(
 
 fn compile_header(
     header: &portcullis_crds::route::HeaderMatch,
-    patterns: &mut PatternCache,
+    patterns: &PatternCache,
 ) -> Result<HeaderCondition, String> {
     let name = HeaderName::from_bytes(header.name.as_bytes())
         .map_err(|_| format!("header name {:?} is invalid", header.name))?;
@@ -362,7 +445,7 @@ fn compile_header(
     Ok(match header.kind {
         HeaderMatchType::Exact => HeaderCondition::Exact(name, value.as_bytes().into()),
         HeaderMatchType::Regex => {
-            HeaderCondition::Regex(name, patterns.regex(value).map_err(|e| e.message)?)
+            HeaderCondition::Regex(name, patterns.shared_regex(value).map_err(|e| e.message)?)
         }
         HeaderMatchType::Present => HeaderCondition::Present(name),
         HeaderMatchType::Absent => HeaderCondition::Absent(name),
@@ -371,14 +454,14 @@ fn compile_header(
 
 fn compile_query(
     param: &portcullis_crds::route::QueryParamMatch,
-    patterns: &mut PatternCache,
+    patterns: &PatternCache,
 ) -> Result<QueryCondition, String> {
     let name: Box<str> = param.name.as_str().into();
     let value = param.value.as_deref().unwrap_or_default();
     Ok(match param.kind {
         QueryMatchType::Exact => QueryCondition::Exact(name, value.into()),
         QueryMatchType::Regex => {
-            QueryCondition::Regex(name, patterns.regex(value).map_err(|e| e.message)?)
+            QueryCondition::Regex(name, patterns.shared_regex(value).map_err(|e| e.message)?)
         }
         QueryMatchType::Present => QueryCondition::Present(name),
     })

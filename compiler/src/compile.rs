@@ -22,32 +22,30 @@ pub(crate) struct Pass {
     pub(crate) diagnostics: Vec<Diagnostic>,
 }
 
-/// Validates and resolves `resources` into IR and diagnostics.
-pub(crate) fn run(resources: &[Resource]) -> Pass {
+/// A Route that passed validation, its IR, and the index of its
+/// diagnostic.
+type Accepted<'a> = (&'a Route, RouteIr, usize);
+
+/// Validates and resolves `resources` into IR and diagnostics, splitting
+/// the Routes across up to `threads` threads.
+pub(crate) fn run(resources: &[Resource], threads: usize) -> Pass {
     let mut diagnostics = Vec::new();
     let inventory = build_inventory(resources, &mut diagnostics);
     let routes = unique_routes(resources, &mut diagnostics);
+    let chunks =
+        crate::parallel::map_chunks(&routes, threads, |_, chunk| check_routes(chunk, &inventory));
     let mut patterns = PatternCache::default();
-    let mut accepted: Vec<(&Route, RouteIr, usize)> = Vec::with_capacity(routes.len());
+    let mut accepted: Vec<Accepted<'_>> = Vec::with_capacity(routes.len());
     let mut route_diagnostics: Vec<Diagnostic> = Vec::with_capacity(routes.len());
-    for route in routes {
-        let object = ObjectRef::new(
-            "Route",
-            namespace_of(&route.metadata),
-            name_of(&route.metadata),
+    for (chunk_accepted, chunk_diagnostics, chunk_patterns) in chunks {
+        let offset = route_diagnostics.len();
+        accepted.extend(
+            chunk_accepted
+                .into_iter()
+                .map(|(route, ir, index)| (route, ir, index + offset)),
         );
-        let generation = route.metadata.generation;
-        let errors = crate::validate::check_spec(&route.spec, &mut patterns);
-        if !errors.is_empty() {
-            tracing::debug!(route = %object, errors = errors.len(), "route rejected");
-            route_diagnostics.push(Diagnostic::rejected(object, generation, errors));
-            continue;
-        }
-        let resolved = resolve_route(route, &inventory);
-        let mut diagnostic = Diagnostic::accepted(object, generation);
-        diagnostic.unresolved_refs = resolved.unresolved;
-        accepted.push((route, resolved.ir, route_diagnostics.len()));
-        route_diagnostics.push(diagnostic);
+        route_diagnostics.extend(chunk_diagnostics);
+        patterns.merge(chunk_patterns);
     }
     let certificates = collect_certificates(&accepted, &inventory, &mut route_diagnostics);
     diagnostics.extend(route_diagnostics);
@@ -60,6 +58,37 @@ pub(crate) fn run(resources: &[Resource]) -> Pass {
         patterns,
         diagnostics,
     }
+}
+
+/// Validates and resolves a run of Routes. Returns the accepted ones, one
+/// diagnostic per Route, and the patterns compiled on the way.
+fn check_routes<'a>(
+    routes: &[&'a Route],
+    inventory: &Inventory<'_>,
+) -> (Vec<Accepted<'a>>, Vec<Diagnostic>, PatternCache) {
+    let mut patterns = PatternCache::default();
+    let mut accepted = Vec::with_capacity(routes.len());
+    let mut diagnostics: Vec<Diagnostic> = Vec::with_capacity(routes.len());
+    for &route in routes {
+        let object = ObjectRef::new(
+            "Route",
+            namespace_of(&route.metadata),
+            name_of(&route.metadata),
+        );
+        let generation = route.metadata.generation;
+        let errors = crate::validate::check_spec(&route.spec, &mut patterns);
+        if !errors.is_empty() {
+            tracing::debug!(route = %object, errors = errors.len(), "route rejected");
+            diagnostics.push(Diagnostic::rejected(object, generation, errors));
+            continue;
+        }
+        let resolved = resolve_route(route, inventory);
+        let mut diagnostic = Diagnostic::accepted(object, generation);
+        diagnostic.unresolved_refs = resolved.unresolved;
+        accepted.push((route, resolved.ir, diagnostics.len()));
+        diagnostics.push(diagnostic);
+    }
+    (accepted, diagnostics, patterns)
 }
 
 fn namespace_of(meta: &ObjectMeta) -> &str {
@@ -77,23 +106,20 @@ fn unique_routes<'a>(
     resources: &'a [Resource],
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<&'a Route> {
-    let mut routes: Vec<&Route> = resources
+    // The keys are gathered first, so that sorting compares them in one
+    // array instead of following every Route's pointers.
+    let mut keyed: Vec<(RouteKey<'a>, &'a Route)> = resources
         .iter()
         .filter_map(|resource| match resource {
-            Resource::Route(route) => Some(&**route),
+            Resource::Route(route) => Some((RouteKey::of(route), &**route)),
             _ => None,
         })
         .collect();
     // Unstable is enough: Routes that tie here are duplicates, and
     // `pick_duplicate` keeps the same one in any order.
-    routes.sort_unstable_by(|a, b| {
-        let key = |r: &'a Route| (namespace_of(&r.metadata), name_of(&r.metadata));
-        key(a)
-            .cmp(&key(b))
-            .then_with(|| b.metadata.generation.cmp(&a.metadata.generation))
-    });
-    let mut unique: Vec<&Route> = Vec::with_capacity(routes.len());
-    for route in routes {
+    keyed.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+    let mut unique: Vec<&Route> = Vec::with_capacity(keyed.len());
+    for (_, route) in keyed {
         let same = unique.last().is_some_and(|last| {
             namespace_of(&last.metadata) == namespace_of(&route.metadata)
                 && name_of(&last.metadata) == name_of(&route.metadata)
@@ -124,6 +150,41 @@ fn unique_routes<'a>(
         ));
     }
     unique
+}
+
+/// The order of Routes: namespace, name, then the highest generation
+/// first. The first eight bytes of namespace and name are kept as integers,
+/// so most comparisons read no string.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct RouteKey<'a> {
+    namespace_head: u64,
+    namespace: &'a str,
+    name_head: u64,
+    name: &'a str,
+    generation: std::cmp::Reverse<Option<i64>>,
+}
+
+impl<'a> RouteKey<'a> {
+    fn of(route: &'a Route) -> Self {
+        let namespace = namespace_of(&route.metadata);
+        let name = name_of(&route.metadata);
+        Self {
+            namespace_head: head(namespace),
+            namespace,
+            name_head: head(name),
+            name,
+            generation: std::cmp::Reverse(route.metadata.generation),
+        }
+    }
+}
+
+/// The first eight bytes of `text` as a big-endian integer, zero-padded,
+/// so integers compare like the texts they start.
+fn head(text: &str) -> u64 {
+    let mut bytes = [0u8; 8];
+    let len = text.len().min(8);
+    bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
+    u64::from_be_bytes(bytes)
 }
 
 fn pick_duplicate<'a>(first: &'a Route, second: &'a Route) -> (&'a Route, &'a Route) {
@@ -239,7 +300,7 @@ fn add_secret_diagnostics(inventory: &Inventory<'_>, diagnostics: &mut Vec<Diagn
 /// the Routes that reference it. A missing, invalid or unpermitted Secret
 /// is reported on the Route and left out.
 fn collect_certificates(
-    accepted: &[(&Route, RouteIr, usize)],
+    accepted: &[Accepted<'_>],
     inventory: &Inventory<'_>,
     route_diagnostics: &mut [Diagnostic],
 ) -> Vec<CertificateIr> {

@@ -2,11 +2,13 @@
 //! SHA-256 in a compact binary encoding.
 //!
 //! Writing this encoding costs a fraction of writing JSON, which escapes
-//! every string character by character. It is as unambiguous: every value
-//! starts with a type tag, strings carry their length, sequences and maps
-//! end with an end tag, and struct fields carry their names, so fields left
-//! out by `skip_serializing_if` cannot shift. Equal IR gives equal bytes,
-//! and different IR gives different bytes.
+//! every string character by character. For values of one type it is as
+//! unambiguous. Every value starts with a type tag and strings carry their
+//! length. Sequences, maps and structs end with an end tag. A struct field
+//! left out by `skip_serializing_if` writes a skip tag in its place, so
+//! later fields cannot shift, and field names are not written, since a
+//! field's position already tells which one it is. Equal IR gives equal
+//! bytes, and different IR gives different bytes.
 
 use std::fmt;
 
@@ -33,6 +35,7 @@ const TAG_SEQ: u8 = 12;
 const TAG_MAP: u8 = 13;
 const TAG_STRUCT: u8 = 14;
 const TAG_END: u8 = 15;
+const TAG_SKIP: u8 = 16;
 
 /// Returns the SHA-256 of `value` in the encoding described above.
 ///
@@ -82,30 +85,43 @@ impl ser::Error for EncodeError {
 // === impl Encoder ===
 
 impl Encoder {
-    fn write(&mut self, bytes: &[u8]) {
-        if self.buffer.len() + bytes.len() > BUFFER_LEN {
+    /// Makes room for `len` more bytes, hashing the buffer when it is
+    /// full. Returns false when `len` exceeds the buffer, which then stays
+    /// empty for the caller to hash the bytes directly.
+    #[inline]
+    fn reserve(&mut self, len: usize) -> bool {
+        if self.buffer.len() + len > BUFFER_LEN {
             self.hasher.update(&self.buffer);
             self.buffer.clear();
         }
-        if bytes.len() > BUFFER_LEN {
-            self.hasher.update(bytes);
-        } else {
+        len <= BUFFER_LEN
+    }
+
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        if self.reserve(bytes.len()) {
             self.buffer.extend_from_slice(bytes);
+        } else {
+            self.hasher.update(bytes);
         }
     }
 
-    fn tagged(&mut self, tag: u8, bytes: &[u8]) {
-        self.write(&[tag]);
-        self.write(bytes);
+    #[inline]
+    fn tagged<const N: usize>(&mut self, tag: u8, bytes: [u8; N]) {
+        self.reserve(N + 1);
+        self.buffer.push(tag);
+        self.buffer.extend_from_slice(&bytes);
     }
 
+    #[inline]
     fn text(&mut self, tag: u8, bytes: &[u8]) {
-        self.tagged(tag, &(bytes.len() as u64).to_le_bytes());
+        self.tagged(tag, (bytes.len() as u64).to_le_bytes());
         self.write(bytes);
     }
 
+    #[inline]
     fn variant(&mut self, index: u32) {
-        self.tagged(TAG_VARIANT, &index.to_le_bytes());
+        self.tagged(TAG_VARIANT, index.to_le_bytes());
     }
 }
 
@@ -123,7 +139,7 @@ impl ser::Serializer for &mut Encoder {
     type SerializeStructVariant = Self;
 
     fn serialize_bool(self, v: bool) -> Result {
-        self.tagged(TAG_BOOL, &[u8::from(v)]);
+        self.tagged(TAG_BOOL, [u8::from(v)]);
         Ok(())
     }
 
@@ -140,7 +156,7 @@ impl ser::Serializer for &mut Encoder {
     }
 
     fn serialize_i64(self, v: i64) -> Result {
-        self.tagged(TAG_INT, &v.to_le_bytes());
+        self.tagged(TAG_INT, v.to_le_bytes());
         Ok(())
     }
 
@@ -157,7 +173,7 @@ impl ser::Serializer for &mut Encoder {
     }
 
     fn serialize_u64(self, v: u64) -> Result {
-        self.tagged(TAG_UINT, &v.to_le_bytes());
+        self.tagged(TAG_UINT, v.to_le_bytes());
         Ok(())
     }
 
@@ -166,12 +182,12 @@ impl ser::Serializer for &mut Encoder {
     }
 
     fn serialize_f64(self, v: f64) -> Result {
-        self.tagged(TAG_FLOAT, &v.to_bits().to_le_bytes());
+        self.tagged(TAG_FLOAT, v.to_bits().to_le_bytes());
         Ok(())
     }
 
     fn serialize_char(self, v: char) -> Result {
-        self.tagged(TAG_CHAR, &u32::from(v).to_le_bytes());
+        self.tagged(TAG_CHAR, u32::from(v).to_le_bytes());
         Ok(())
     }
 
@@ -354,9 +370,13 @@ impl SerializeStruct for &mut Encoder {
     type Ok = ();
     type Error = EncodeError;
 
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result {
-        self.text(TAG_STR, key.as_bytes());
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, _key: &'static str, value: &T) -> Result {
         value.serialize(&mut **self)
+    }
+
+    fn skip_field(&mut self, _key: &'static str) -> Result {
+        self.write(&[TAG_SKIP]);
+        Ok(())
     }
 
     fn end(self) -> Result {
@@ -371,6 +391,10 @@ impl ser::SerializeStructVariant for &mut Encoder {
 
     fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result {
         SerializeStruct::serialize_field(self, key, value)
+    }
+
+    fn skip_field(&mut self, key: &'static str) -> Result {
+        SerializeStruct::skip_field(self, key)
     }
 
     fn end(self) -> Result {

@@ -27,7 +27,7 @@ pub(crate) struct HostIndex {
 }
 
 /// The host scope a Route hostname files its matches under.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum HostKey<'a> {
     Exact(&'a str),
     Wildcard(&'a str),
@@ -35,21 +35,24 @@ pub(crate) enum HostKey<'a> {
 }
 
 impl HostIndex {
-    /// Returns the trie of a scope, created on first use.
-    pub(crate) fn trie_mut(&mut self, key: HostKey<'_>) -> &mut Trie {
-        let (map, name) = match key {
-            HostKey::Exact(host) => (&mut self.exact, host),
-            HostKey::Wildcard(suffix) => {
-                self.wildcard_lengths |= length_bit(suffix);
-                (&mut self.wildcard, suffix)
+    /// Builds the index from the trie of each scope, finishing each trie.
+    pub(crate) fn new<'a>(scopes: impl ExactSizeIterator<Item = (HostKey<'a>, Trie)>) -> Self {
+        let mut index = Self::default();
+        index.exact.reserve(scopes.len());
+        for (key, mut trie) in scopes {
+            trie.finish();
+            match key {
+                HostKey::Exact(host) => {
+                    index.exact.insert(host.into(), trie);
+                }
+                HostKey::Wildcard(suffix) => {
+                    index.wildcard_lengths |= length_bit(suffix);
+                    index.wildcard.insert(suffix.into(), trie);
+                }
+                HostKey::CatchAll => index.catch_all = trie,
             }
-            HostKey::CatchAll => return &mut self.catch_all,
-        };
-        // Looks up before inserting, so a known scope costs no key copy.
-        if !map.contains_key(name) {
-            map.insert(name.into(), Trie::default());
         }
-        map.get_mut(name).expect("the scope was inserted above")
+        index
     }
 
     /// Returns the trie of a scope, when it exists.
@@ -61,11 +64,10 @@ impl HostIndex {
         }
     }
 
-    /// Sorts every trie's entries into rank order.
-    pub(crate) fn finish(&mut self) {
-        self.exact.values_mut().for_each(Trie::finish);
-        self.wildcard.values_mut().for_each(Trie::finish);
-        self.catch_all.finish();
+    /// Returns false when no wildcard has `suffix`, judged by its length
+    /// alone, so most suffixes need no hashing.
+    pub(crate) fn may_have_wildcard(&self, suffix: &str) -> bool {
+        self.wildcard_lengths & length_bit(suffix) != 0
     }
 
     /// Calls `visit` with each trie whose Routes serve `host`: the exact
@@ -84,7 +86,7 @@ impl HostIndex {
                         continue;
                     }
                     let suffix = &name[index + 1..];
-                    if self.wildcard_lengths & length_bit(suffix) == 0 {
+                    if !self.may_have_wildcard(suffix) {
                         continue;
                     }
                     if let Some(trie) = self.wildcard.get(suffix) {

@@ -17,6 +17,7 @@ pub mod graphql;
 mod host;
 pub mod ir;
 pub mod manifest;
+mod parallel;
 mod pattern;
 pub mod request;
 mod resolve;
@@ -33,5 +34,5 @@ pub use diagnostic::{Diagnostic, FieldError, Finding, FindingKind, ObjectRef, Ou
 pub use explain::{Candidate, CandidateOutcome, Explanation};
 pub use manifest::{Resource, load_path, parse_documents};
 pub use request::{Captures, GraphqlInfo, RequestView};
-pub use snapshot::{Compiled, Snapshot, compile};
+pub use snapshot::{Compiled, Snapshot, compile, compile_on};
 pub use table::{Lookup, Matched, RouteTable, Template};

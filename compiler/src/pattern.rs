@@ -4,13 +4,15 @@
 //! in the route table's trie, and its count of literal characters, which
 //! ranks it against patterns of the same kind.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use globset::{GlobBuilder, GlobMatcher};
-use portcullis_crds::route::PathMatchType;
+use portcullis_crds::route::{HeaderMatchType, PathMatchType, QueryMatchType};
 use regex::{Regex, RegexBuilder};
 use rustc_hash::FxHashMap;
 
+use crate::ir::RouteIr;
 use crate::request::MAX_CAPTURES;
 
 /// Maximum compiled size of one regular expression, in bytes. Large enough
@@ -104,6 +106,24 @@ impl PatternCache {
         Ok(pattern)
     }
 
+    /// Adds the patterns of another cache, keeping this one's on a
+    /// repeat, since both compiled the same text.
+    pub(crate) fn merge(&mut self, other: PatternCache) {
+        fn absorb<V>(into: &mut FxHashMap<Box<str>, V>, from: FxHashMap<Box<str>, V>) {
+            if into.is_empty() {
+                *into = from;
+                return;
+            }
+            for (key, value) in from {
+                into.entry(key).or_insert(value);
+            }
+        }
+        absorb(&mut self.globs, other.globs);
+        absorb(&mut self.path_regexes, other.path_regexes);
+        absorb(&mut self.templates, other.templates);
+        absorb(&mut self.regexes, other.regexes);
+    }
+
     /// Checks that a path condition compiles, keeping a compiled regex,
     /// glob or template for [`Self::path`].
     pub(crate) fn check_path(
@@ -117,14 +137,74 @@ impl PatternCache {
         }
     }
 
-    /// Returns the variables of a template path, parsing it at most once
-    /// per compile; `None` when the template is invalid.
-    pub(crate) fn template_variables(&mut self, value: &str) -> Option<&[String]> {
-        if !self.templates.contains_key(value) {
-            let pattern = PathPattern::compile(PathMatchType::Template, value).ok()?;
-            self.templates.insert(value.into(), pattern);
+    /// Returns the variables of a template path, parsed once when the
+    /// cache holds the template; `None` when the template is invalid.
+    pub(crate) fn template_variables(&self, value: &str) -> Option<Cow<'_, [String]>> {
+        match self.templates.get(value) {
+            Some(pattern) => Some(Cow::Borrowed(pattern.variables())),
+            None => PathTemplate::parse(value)
+                .ok()
+                .map(|template| Cow::Owned(template.variables)),
         }
-        self.templates.get(value).map(PathPattern::variables)
+    }
+
+    /// Compiles every regex, glob and template of `routes` that the cache
+    /// lacks, so that [`Self::shared_path`] and [`Self::shared_regex`]
+    /// find them all.
+    pub(crate) fn prepare(&mut self, routes: &[RouteIr]) {
+        let matches = routes
+            .iter()
+            .flat_map(|route| &route.rules)
+            .flat_map(|rule| &rule.matches);
+        for route_match in matches {
+            if let Some(path) = &route_match.path
+                && !matches!(path.kind, PathMatchType::Exact | PathMatchType::Prefix)
+            {
+                let _ = self.path(path.kind, &path.value);
+            }
+            let header_regexes = route_match
+                .headers
+                .iter()
+                .filter(|header| header.kind == HeaderMatchType::Regex)
+                .filter_map(|header| header.value.as_deref());
+            let query_regexes = route_match
+                .query_params
+                .iter()
+                .filter(|param| param.kind == QueryMatchType::Regex)
+                .filter_map(|param| param.value.as_deref());
+            for value in header_regexes.chain(query_regexes) {
+                let _ = self.regex(value);
+            }
+        }
+    }
+
+    /// Like [`Self::path`] without adding to the cache, so threads can
+    /// share it. A pattern the cache lacks is compiled for this call alone.
+    pub(crate) fn shared_path(
+        &self,
+        kind: PathMatchType,
+        value: &str,
+    ) -> Result<PathPattern, PatternError> {
+        let cache = match kind {
+            PathMatchType::Exact | PathMatchType::Prefix => {
+                return PathPattern::compile(kind, value);
+            }
+            PathMatchType::Glob => &self.globs,
+            PathMatchType::Regex => &self.path_regexes,
+            PathMatchType::Template => &self.templates,
+        };
+        match cache.get(value) {
+            Some(pattern) => Ok(pattern.clone()),
+            None => PathPattern::compile(kind, value),
+        }
+    }
+
+    /// Like [`Self::regex`] without adding to the cache.
+    pub(crate) fn shared_regex(&self, value: &str) -> Result<Regex, PatternError> {
+        match self.regexes.get(value) {
+            Some(regex) => Ok(regex.clone()),
+            None => compile_regex(value),
+        }
     }
 
     /// Compiles an anchored regex, reusing an earlier one.

@@ -129,7 +129,10 @@ fn resolve_backend(
         let (tls, authority) = parse_endpoint(endpoint).ok()?;
         return Some(BackendIr {
             weight,
-            target: TargetIr::Static { tls, authority },
+            target: TargetIr::Static {
+                tls,
+                authority: authority.into_owned(),
+            },
         });
     }
     let name = backend.name.as_deref()?;

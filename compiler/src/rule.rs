@@ -92,8 +92,8 @@ fn build_action(action: &ActionIr, variables: &[String]) -> Action {
 /// Keeps backends with a weight above zero, with running weight sums.
 fn build_backends(backends: &[BackendIr]) -> Backends {
     let mut built = Backends {
-        backends: Vec::new(),
-        cumulative: Vec::new(),
+        backends: Vec::with_capacity(backends.len()),
+        cumulative: Vec::with_capacity(backends.len()),
     };
     let mut total = 0u64;
     for backend in backends.iter().filter(|b| b.weight > 0) {
@@ -107,19 +107,14 @@ fn build_backends(backends: &[BackendIr]) -> Backends {
 fn build_backend(backend: &BackendIr) -> Backend {
     let (target, display) = match &backend.target {
         TargetIr::Static { tls, authority } => {
-            let scheme = if *tls { Scheme::Https } else { Scheme::Http };
-            let display = if *tls {
-                format!("https://{authority}")
+            let authority: Arc<str> = authority.as_str().into();
+            let (scheme, display) = if *tls {
+                (Scheme::Https, format!("https://{authority}").into())
             } else {
-                authority.clone()
+                // A plain endpoint is displayed as its authority.
+                (Scheme::Http, authority.clone())
             };
-            (
-                Target::Static {
-                    scheme,
-                    authority: authority.as_str().into(),
-                },
-                display,
-            )
+            (Target::Static { scheme, authority }, display)
         }
         TargetIr::Service {
             namespace,
@@ -135,13 +130,13 @@ fn build_backend(backend: &BackendIr) -> Backend {
                 port: *port,
                 endpoints: endpoints.into(),
             };
-            (target, format!("{namespace}/{name}:{port}"))
+            (target, format!("{namespace}/{name}:{port}").into())
         }
     };
     Backend {
         target,
         weight: backend.weight,
-        display: display.into(),
+        display,
     }
 }
 

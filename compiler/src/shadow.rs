@@ -21,22 +21,21 @@ use crate::trie::Trie;
 use crate::{Diagnostic, Finding, FindingKind, ObjectRef, RouteTable};
 
 /// Adds findings to the diagnostics of the losing Routes.
-pub(crate) fn attach_findings(table: &RouteTable, diagnostics: &mut [Diagnostic]) {
+/// Looks for winners on up to `threads` threads.
+pub(crate) fn attach_findings(table: &RouteTable, diagnostics: &mut [Diagnostic], threads: usize) {
     // (rule, match, entry, winner), grouped by match after sorting. Rules
     // are numbered in Route order, so the findings come out sorted.
-    let mut outcomes: Vec<(u32, u16, u32, Option<u32>)> = table
-        .entries
-        .iter()
-        .enumerate()
-        .map(|(id, entry)| {
-            (
-                entry.rule,
-                entry.match_index,
-                id as u32,
-                find_winner(table, id as u32),
-            )
-        })
-        .collect();
+    let chunks = crate::parallel::map_chunks(&table.entries, threads, |start, entries| {
+        entries
+            .iter()
+            .enumerate()
+            .map(|(offset, entry)| {
+                let id = (start + offset) as u32;
+                (entry.rule, entry.match_index, id, find_winner(table, id))
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut outcomes: Vec<(u32, u16, u32, Option<u32>)> = chunks.concat();
     outcomes.sort_unstable();
     let mut by_object: BTreeMap<ObjectRef, Vec<Finding>> = BTreeMap::new();
     for group in outcomes.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
@@ -116,6 +115,9 @@ fn find_winner(table: &RouteTable, loser: u32) -> Option<u32> {
     }
     if let Some(first) = entry.hostnames.first() {
         for suffix in wildcard_suffixes(first) {
+            if !table.hosts.may_have_wildcard(suffix) {
+                continue;
+            }
             if let Some(trie) = table.hosts.trie(HostKey::Wildcard(suffix)) {
                 visit(trie);
             }

@@ -31,19 +31,26 @@ pub struct Compiled {
 /// server in a cluster. This function checks the CEL rules and everything a
 /// schema cannot express.
 pub fn compile(resources: &[Resource]) -> Compiled {
-    let mut pass = crate::compile::run(resources);
-    let (table, _) = crate::build::build_table(&pass.ir, &mut pass.patterns);
-    let version = version_of(&pass.ir);
-    let snapshot = Snapshot {
-        ir: pass.ir,
-        version,
-        table,
-    };
-    let mut diagnostics = pass.diagnostics;
-    crate::shadow::attach_findings(&snapshot.table, &mut diagnostics);
+    compile_on(resources, crate::parallel::default_threads())
+}
+
+/// Compiles like [`compile`] on at most `threads` threads; 1 compiles on
+/// the calling thread alone. The result does not depend on `threads`.
+pub fn compile_on(resources: &[Resource], threads: usize) -> Compiled {
+    let pass = crate::compile::run(resources, threads);
+    let (ir, mut patterns, mut diagnostics) = (pass.ir, pass.patterns, pass.diagnostics);
+    let (version, table) = crate::parallel::join_two(
+        threads,
+        || version_of(&ir),
+        || {
+            let (table, _) = crate::build::build_table(&ir, &mut patterns, threads);
+            crate::shadow::attach_findings(&table, &mut diagnostics, threads);
+            table
+        },
+    );
     diagnostics.sort_by(|a, b| a.object.cmp(&b.object));
     Compiled {
-        snapshot,
+        snapshot: Snapshot { ir, version, table },
         diagnostics,
     }
 }
@@ -62,11 +69,15 @@ impl Snapshot {
     /// # Errors
     /// Returns the first pattern that fails to compile.
     pub fn from_ir(ir: SnapshotIr) -> Result<Self, String> {
-        let (table, problems) = crate::build::build_table(&ir, &mut PatternCache::default());
+        let threads = crate::parallel::default_threads();
+        let (version, (table, problems)) = crate::parallel::join_two(
+            threads,
+            || version_of(&ir),
+            || crate::build::build_table(&ir, &mut PatternCache::default(), threads),
+        );
         if let Some(problem) = problems.into_iter().next() {
             return Err(problem);
         }
-        let version = version_of(&ir);
         Ok(Self { ir, version, table })
     }
 

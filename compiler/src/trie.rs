@@ -4,86 +4,127 @@
 //! [`crate::pattern::literal_prefix`]). A lookup walks the request path from
 //! the root and tests only the matches filed at the nodes it visits, which
 //! are the only ones whose literal part the path can start with.
+//!
+//! The trie is stored flat, so building one costs a few allocations rather
+//! than several per node: the edges of every node live in one hash table
+//! keyed by parent node and segment, the segment texts back to back in one
+//! string, and the entry ids of every node in one array.
 
-use rustc_hash::FxHashMap;
+use std::hash::BuildHasher;
 
-/// Most children a node keeps in a list. Comparing a few short segments is
-/// cheaper than hashing the request segment, and a list of one costs less
-/// memory than a hash table.
-const MAX_LISTED_CHILDREN: usize = 8;
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
 
 /// Entry ids filed under literal path segments.
 #[derive(Debug, Default)]
 pub(crate) struct Trie {
-    nodes: Vec<Node>,
-}
-
-#[derive(Debug, Default)]
-struct Node {
-    children: Children,
-    /// Entry ids, ascending. Ids are ranks, so this is rank order.
+    /// Each node's run of `entries`, as start and end. Node 0 is the root.
+    nodes: Vec<(u32, u32)>,
+    /// Entry ids, ascending within each node's run. Ids are ranks, so this
+    /// is rank order.
     entries: Vec<u32>,
+    edges: HashTable<Edge>,
+    /// Segment texts of the edges.
+    text: String,
+    /// `(node, entry)` pairs filed since the last [`Trie::finish`].
+    filed: Vec<(u32, u32)>,
 }
 
-/// Child node ids by path segment.
-#[derive(Debug)]
-enum Children {
-    /// At most [`MAX_LISTED_CHILDREN`], searched in order.
-    Listed(Vec<(Box<str>, u32)>),
-    Hashed(FxHashMap<Box<str>, u32>),
+/// A child of a node, reached by one path segment.
+#[derive(Clone, Copy, Debug)]
+struct Edge {
+    parent: u32,
+    child: u32,
+    /// The segment, as a range of [`Trie::text`].
+    start: u32,
+    end: u32,
 }
 
 impl Trie {
-    /// Files `entry` under `path_segments`.
+    /// Files `entry` under `path_segments`. Lookups see it after
+    /// [`Trie::finish`].
     pub(crate) fn insert<'s>(&mut self, path_segments: impl Iterator<Item = &'s str>, entry: u32) {
         if self.nodes.is_empty() {
-            self.nodes.push(Node::default());
+            self.nodes.push((0, 0));
         }
-        let mut node = 0usize;
+        let mut node = 0u32;
         for segment in path_segments {
-            let child = match self.nodes[node].children.get(segment) {
+            node = match self.child(node, segment) {
                 Some(child) => child,
-                None => {
-                    let child = self.nodes.len() as u32;
-                    self.nodes[node].children.insert(segment, child);
-                    self.nodes.push(Node::default());
-                    child
-                }
+                None => self.add_child(node, segment),
             };
-            node = child as usize;
         }
-        self.nodes[node].entries.push(entry);
+        self.filed.push((node, entry));
     }
 
-    /// Sorts every node's entries into rank order.
+    fn add_child(&mut self, parent: u32, segment: &str) -> u32 {
+        let child = self.nodes.len() as u32;
+        self.nodes.push((0, 0));
+        let start = self.text.len() as u32;
+        self.text.push_str(segment);
+        let edge = Edge {
+            parent,
+            child,
+            start,
+            end: self.text.len() as u32,
+        };
+        let text = &self.text;
+        self.edges
+            .insert_unique(edge_hash(parent, segment), edge, |edge| {
+                edge_hash(edge.parent, edge.segment(text))
+            });
+        child
+    }
+
+    /// Sorts the filed entries into each node's run, in rank order.
     pub(crate) fn finish(&mut self) {
-        for node in &mut self.nodes {
-            node.entries.sort_unstable();
-            node.entries.dedup();
-            node.entries.shrink_to_fit();
+        if self.filed.is_empty() {
+            return;
         }
+        let mut filed = std::mem::take(&mut self.filed);
+        filed.extend(self.runs());
+        filed.sort_unstable();
+        filed.dedup();
+        self.entries.clear();
+        self.entries.reserve_exact(filed.len());
+        for run in filed.chunk_by(|a, b| a.0 == b.0) {
+            let start = self.entries.len() as u32;
+            self.entries.extend(run.iter().map(|&(_, entry)| entry));
+            self.nodes[run[0].0 as usize] = (start, self.entries.len() as u32);
+        }
+        self.nodes.shrink_to_fit();
+        self.text.shrink_to_fit();
+    }
+
+    /// The `(node, entry)` pairs already in the runs.
+    fn runs(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.nodes
+            .iter()
+            .enumerate()
+            .flat_map(move |(node, &(start, end))| {
+                self.entries[start as usize..end as usize]
+                    .iter()
+                    .map(move |&entry| (node as u32, entry))
+            })
     }
 
     /// Calls `visit` with the entries of every node along `path`, root
     /// first. Stops when `visit` returns false. Does not allocate.
     pub(crate) fn walk(&self, path: &str, mut visit: impl FnMut(&[u32]) -> bool) {
-        let Some(root) = self.nodes.first() else {
-            return;
-        };
-        if !visit(&root.entries) {
+        if self.nodes.is_empty() || !visit(self.entries_of(0)) {
             return;
         }
-        let mut node = root;
+        let mut node = 0;
         // Splits like `pattern::segments`, with a byte loop that is faster
         // than `str::split` on short segments.
         let mut rest = path.strip_prefix('/').unwrap_or(path);
         loop {
             let end = rest.bytes().position(|b| b == b'/').unwrap_or(rest.len());
-            let Some(child) = node.children.get(&rest[..end]) else {
+            let Some(child) = self.child(node, &rest[..end]) else {
                 return;
             };
-            node = &self.nodes[child as usize];
-            if !visit(&node.entries) || end == rest.len() {
+            node = child;
+            if !visit(self.entries_of(node)) || end == rest.len() {
                 return;
             }
             rest = &rest[end + 1..];
@@ -97,60 +138,97 @@ impl Trie {
         path_segments: impl Iterator<Item = &'s str>,
         mut visit: impl FnMut(&[u32]),
     ) {
-        let Some(mut node) = self.nodes.first() else {
+        if self.nodes.is_empty() {
             return;
-        };
-        visit(&node.entries);
+        }
+        let mut node = 0;
+        visit(self.entries_of(node));
         for segment in path_segments {
-            let Some(child) = node.children.get(segment) else {
+            let Some(child) = self.child(node, segment) else {
                 return;
             };
-            node = &self.nodes[child as usize];
-            visit(&node.entries);
+            node = child;
+            visit(self.entries_of(node));
         }
     }
 
     /// Iterates over every entry id in the trie, in no particular order.
     pub(crate) fn all_entries(&self) -> impl Iterator<Item = u32> + '_ {
-        self.nodes
-            .iter()
-            .flat_map(|node| node.entries.iter().copied())
+        self.entries.iter().copied()
+    }
+
+    fn entries_of(&self, node: u32) -> &[u32] {
+        let (start, end) = self.nodes[node as usize];
+        &self.entries[start as usize..end as usize]
+    }
+
+    fn child(&self, parent: u32, segment: &str) -> Option<u32> {
+        self.edges
+            .find(edge_hash(parent, segment), |edge| {
+                edge.parent == parent && edge.segment(&self.text) == segment
+            })
+            .map(|edge| edge.child)
     }
 }
 
-// === impl Children ===
+fn edge_hash(parent: u32, segment: &str) -> u64 {
+    FxBuildHasher.hash_one((parent, segment))
+}
 
-impl Default for Children {
-    fn default() -> Self {
-        Self::Listed(Vec::new())
+// === impl Edge ===
+
+impl Edge {
+    fn segment<'t>(&self, text: &'t str) -> &'t str {
+        &text[self.start as usize..self.end as usize]
     }
 }
 
-impl Children {
-    fn get(&self, segment: &str) -> Option<u32> {
-        match self {
-            Self::Listed(list) => list
-                .iter()
-                .find(|(known, _)| **known == *segment)
-                .map(|&(_, child)| child),
-            Self::Hashed(map) => map.get(segment).copied(),
-        }
+#[cfg(test)]
+mod tests {
+    use super::Trie;
+
+    fn walked(trie: &Trie, path: &str) -> Vec<u32> {
+        let mut seen = Vec::new();
+        trie.walk(path, |ids| {
+            seen.extend_from_slice(ids);
+            true
+        });
+        seen
     }
 
-    /// Adds a segment that is not a child yet.
-    fn insert(&mut self, segment: &str, child: u32) {
-        match self {
-            Self::Listed(list) if list.len() < MAX_LISTED_CHILDREN => {
-                list.push((segment.into(), child));
-            }
-            Self::Listed(list) => {
-                let mut map: FxHashMap<Box<str>, u32> = list.drain(..).collect();
-                map.insert(segment.into(), child);
-                *self = Self::Hashed(map);
-            }
-            Self::Hashed(map) => {
-                map.insert(segment.into(), child);
-            }
-        }
+    #[test]
+    fn walk_visits_path_nodes_in_rank_order() {
+        let mut trie = Trie::default();
+        trie.insert(["api", "v1"].into_iter(), 4);
+        trie.insert(std::iter::empty(), 9);
+        trie.insert(["api"].into_iter(), 2);
+        trie.insert(["api", "v1"].into_iter(), 1);
+        trie.insert(["apix"].into_iter(), 0);
+        trie.finish();
+        assert_eq!(walked(&trie, "/api/v1/users"), [9, 2, 1, 4]);
+        assert_eq!(walked(&trie, "/api"), [9, 2]);
+        assert_eq!(walked(&trie, "/apix/v1"), [9, 0]);
+        assert_eq!(walked(&trie, "/other"), [9]);
+        let mut all: Vec<u32> = trie.all_entries().collect();
+        all.sort_unstable();
+        assert_eq!(all, [0, 1, 2, 4, 9]);
+    }
+
+    #[test]
+    fn finish_twice_keeps_earlier_entries() {
+        let mut trie = Trie::default();
+        trie.insert(["a"].into_iter(), 3);
+        trie.finish();
+        trie.insert(["a"].into_iter(), 1);
+        trie.insert(["b"].into_iter(), 2);
+        trie.finish();
+        assert_eq!(walked(&trie, "/a"), [1, 3]);
+        assert_eq!(walked(&trie, "/b"), [2]);
+    }
+
+    #[test]
+    fn empty_trie_walk_visits_nothing() {
+        let trie = Trie::default();
+        assert!(walked(&trie, "/a").is_empty());
     }
 }

@@ -1,5 +1,7 @@
 //! Checks of what a rule does: backends, direct responses and filters.
 
+use std::borrow::Cow;
+
 use portcullis_crds::route::{
     Backend, DirectResponse, Filter, FilterType, HeaderModifier, PathMatchType, PathModifier,
     PathModifierType, RouteRule,
@@ -90,11 +92,12 @@ fn check_backend(backend: &Backend, field: &FieldPath<'_>, errors: &mut Errors<'
 }
 
 /// Parses a static endpoint, `host:port` or `http(s)://host[:port]`, into
-/// whether it uses TLS and its `host:port` authority.
+/// whether it uses TLS and its `host:port` authority. The authority is
+/// borrowed from `endpoint` when it is already written that way.
 ///
 /// # Errors
 /// Returns a message naming the problem and the expected form.
-pub(crate) fn parse_endpoint(endpoint: &str) -> Result<(bool, String), String> {
+pub(crate) fn parse_endpoint(endpoint: &str) -> Result<(bool, Cow<'_, str>), String> {
     let (tls, rest, default_port) = if let Some(rest) = endpoint.strip_prefix("https://") {
         (true, rest, Some(443))
     } else if let Some(rest) = endpoint.strip_prefix("http://") {
@@ -109,8 +112,8 @@ pub(crate) fn parse_endpoint(endpoint: &str) -> Result<(bool, String), String> {
             "endpoint {endpoint:?} is not an address; {expected}"
         ));
     }
-    let (host, port) = split_host_port(authority);
-    let port = match (port, default_port) {
+    let (host, port_text) = split_host_port(authority);
+    let port = match (port_text, default_port) {
         (Some(port), _) => port
             .parse::<u16>()
             .ok()
@@ -125,7 +128,14 @@ pub(crate) fn parse_endpoint(endpoint: &str) -> Result<(bool, String), String> {
             "endpoint {endpoint:?} has an invalid host; {expected}"
         ));
     }
-    Ok((tls, format!("{host}:{port}")))
+    // A port written in digits without a leading zero reads back the same.
+    let canonical = port_text.is_some_and(|text| {
+        !text.starts_with('0') && text.bytes().all(|byte| byte.is_ascii_digit())
+    });
+    if canonical {
+        return Ok((tls, Cow::Borrowed(authority)));
+    }
+    Ok((tls, Cow::Owned(format!("{host}:{port}"))))
 }
 
 /// Splits `host:port`, keeping IPv6 brackets on the host.
@@ -411,17 +421,22 @@ mod tests {
 
     #[test]
     fn endpoint_forms_parse() {
+        let parse = |endpoint| parse_endpoint(endpoint).map(|(tls, a)| (tls, a.into_owned()));
         assert_eq!(
-            parse_endpoint("10.0.0.1:8080"),
+            parse("10.0.0.1:8080"),
             Ok((false, "10.0.0.1:8080".to_owned()))
         );
         assert_eq!(
-            parse_endpoint("https://api.example.com"),
+            parse("https://api.example.com"),
             Ok((true, "api.example.com:443".to_owned()))
         );
         assert_eq!(
-            parse_endpoint("http://[::1]:9000/"),
+            parse("http://[::1]:9000/"),
             Ok((false, "[::1]:9000".to_owned()))
+        );
+        assert_eq!(
+            parse("a.example:08080"),
+            Ok((false, "a.example:8080".to_owned()))
         );
         assert!(parse_endpoint("example.com").is_err());
         assert!(parse_endpoint("example.com:0").is_err());

@@ -1,6 +1,8 @@
 //! Checks of rule matches: paths, headers, query parameters, geography,
 //! GraphQL and time windows.
 
+use std::borrow::Cow;
+
 use portcullis_crds::route::{
     GraphqlMatch, HeaderMatch, HeaderMatchType, PathMatchType, QueryMatchType, QueryParamMatch,
     RouteMatch, TimeWindow,
@@ -36,7 +38,7 @@ pub(super) fn check_matches(
 /// Lists the template variables bound by every match of a rule, in the
 /// order of the first match. Returns none when a match is not a valid
 /// Template.
-pub(crate) fn rule_variables(matches: &[RouteMatch], patterns: &mut PatternCache) -> Vec<String> {
+pub(crate) fn rule_variables(matches: &[RouteMatch], patterns: &PatternCache) -> Vec<String> {
     let Some((first, others)) = matches.split_first() else {
         return Vec::new();
     };
@@ -45,7 +47,7 @@ pub(crate) fn rule_variables(matches: &[RouteMatch], patterns: &mut PatternCache
     };
     let mut variables = patterns
         .template_variables(first)
-        .map(<[String]>::to_vec)
+        .map(Cow::into_owned)
         .unwrap_or_default();
     for other in others {
         if variables.is_empty() {
