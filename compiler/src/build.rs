@@ -6,6 +6,7 @@
 //! match index. The order therefore never depends on input order.
 
 use std::cmp::Reverse;
+use std::sync::Arc;
 use std::sync::LazyLock;
 
 use http::HeaderName;
@@ -14,6 +15,7 @@ use portcullis_crds::route::{
 };
 use rustc_hash::FxHashMap;
 
+use crate::ObjectRef;
 use crate::entry::{
     Entry, GraphqlCondition, HeaderCondition, NO_SLOT, QueryCondition, TimeCondition,
 };
@@ -122,7 +124,7 @@ pub(crate) fn build_table(
     for (route, &position) in ir.routes.iter().zip(&order) {
         rank_route(route, position, &mut rule_id, &mut ranking);
     }
-    ranking.pending.sort_unstable_by_key(|item| item.key);
+    parallel::sort_unstable_by(&mut ranking.pending, threads, |a, b| a.key.cmp(&b.key));
     let compiled = parallel::map_chunks(&ranking.pending, threads, |_, items| {
         items
             .iter()
@@ -173,9 +175,10 @@ fn build_rules(routes: &[RouteIr], patterns: &PatternCache) -> (Vec<Rule>, Vec<V
     let mut rules = Vec::with_capacity(count);
     let mut variables = Vec::with_capacity(count);
     for route in routes {
+        let object = Arc::new(ObjectRef::new("Route", &route.namespace, &route.name));
         for (index, rule) in route.rules.iter().enumerate() {
             let names = rule_variables(&rule.matches, patterns);
-            rules.push(crate::rule::build_rule(route, index, rule, &names));
+            rules.push(crate::rule::build_rule(&object, index, rule, &names));
             variables.push(names);
         }
     }

@@ -31,7 +31,7 @@ type Accepted<'a> = (&'a Route, RouteIr, usize);
 pub(crate) fn run(resources: &[Resource], threads: usize) -> Pass {
     let mut diagnostics = Vec::new();
     let inventory = build_inventory(resources, &mut diagnostics);
-    let routes = unique_routes(resources, &mut diagnostics);
+    let routes = unique_routes(resources, threads, &mut diagnostics);
     let chunks =
         crate::parallel::map_chunks(&routes, threads, |_, chunk| check_routes(chunk, &inventory));
     let mut patterns = PatternCache::default();
@@ -104,6 +104,7 @@ fn name_of(meta: &ObjectMeta) -> &str {
 /// the choice does not depend on input order, and the other is rejected.
 fn unique_routes<'a>(
     resources: &'a [Resource],
+    threads: usize,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<&'a Route> {
     // The keys are gathered first, so that sorting compares them in one
@@ -117,7 +118,7 @@ fn unique_routes<'a>(
         .collect();
     // Unstable is enough: Routes that tie here are duplicates, and
     // `pick_duplicate` keeps the same one in any order.
-    keyed.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+    crate::parallel::sort_unstable_by(&mut keyed, threads, |(a, _), (b, _)| a.cmp(b));
     let mut unique: Vec<&Route> = Vec::with_capacity(keyed.len());
     for (_, route) in keyed {
         let same = unique.last().is_some_and(|last| {

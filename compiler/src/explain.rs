@@ -93,7 +93,7 @@ impl RouteTable {
         let entry = &self.entries[id as usize];
         let rule = &self.rules[entry.rule as usize];
         Candidate {
-            route: rule.route.clone(),
+            route: ObjectRef::clone(&rule.route),
             field: entry_field(entry, rule),
             priority: entry.priority,
             rank: id,
@@ -105,7 +105,7 @@ impl RouteTable {
     pub(crate) fn entry_origin(&self, id: u32) -> (ObjectRef, String) {
         let entry = &self.entries[id as usize];
         let rule = &self.rules[entry.rule as usize];
-        (rule.route.clone(), entry_field(entry, rule))
+        (ObjectRef::clone(&rule.route), entry_field(entry, rule))
     }
 }
 

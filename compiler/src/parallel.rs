@@ -63,6 +63,29 @@ where
     })
 }
 
+/// Sorts `items` like `sort_unstable_by`, on two threads when `threads`
+/// allows and there are enough items: the items are first split around
+/// the median, then each half is sorted on its own thread.
+pub(crate) fn sort_unstable_by<T, F>(items: &mut [T], threads: usize, compare: F)
+where
+    T: Send,
+    F: Fn(&T, &T) -> std::cmp::Ordering + Sync,
+{
+    if threads < 2 || items.len() < 2 * MIN_ITEMS_PER_THREAD {
+        items.sort_unstable_by(compare);
+        return;
+    }
+    let middle = items.len() / 2;
+    items.select_nth_unstable_by(middle, &compare);
+    let (low, high) = items.split_at_mut(middle);
+    let compare = &compare;
+    join_two(
+        threads,
+        || high.sort_unstable_by(compare),
+        || low.sort_unstable_by(compare),
+    );
+}
+
 /// Runs `background` on another thread while the calling thread runs
 /// `foreground`, when `threads` allows; otherwise one after the other.
 pub(crate) fn join_two<A, B>(

@@ -1,7 +1,7 @@
 //! Builds the served form of a rule from the IR: backends, direct
 //! responses, header changes, rewrites and redirects.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use http::{HeaderName, StatusCode};
 use portcullis_crds::route::{
@@ -9,23 +9,26 @@ use portcullis_crds::route::{
 };
 
 use crate::ObjectRef;
-use crate::ir::{ActionIr, BackendIr, RouteIr, RuleIr, TargetIr};
+use crate::ir::{ActionIr, BackendIr, RuleIr, TargetIr};
 use crate::table::{
     Action, Backend, Backends, DirectResponse, HeaderOps, PathRewrite, Redirect, Rewrite, Rule,
     Scheme, Target, Template,
 };
 
+/// The header changes of a rule that changes none.
+static NO_HEADER_OPS: LazyLock<Arc<HeaderOps>> = LazyLock::new(Arc::default);
+
 /// Builds one rule. Values that validation rejects (an unknown template
 /// variable, an invalid header name) are dropped here, since an IR that
 /// reaches this point was validated.
 pub(crate) fn build_rule(
-    route: &RouteIr,
+    object: &Arc<ObjectRef>,
     index: usize,
     rule: &RuleIr,
     variables: &[String],
 ) -> Rule {
     let mut built = Rule {
-        route: ObjectRef::new("Route", &route.namespace, &route.name),
+        route: Arc::clone(object),
         index,
         name: rule.name.as_deref().map(Arc::from),
         action: build_action(&rule.action, variables),
@@ -33,8 +36,8 @@ pub(crate) fn build_rule(
             .fallback
             .as_ref()
             .map(|action| build_action(action, variables)),
-        request_headers: HeaderOps::default(),
-        response_headers: HeaderOps::default(),
+        request_headers: Arc::clone(&NO_HEADER_OPS),
+        response_headers: Arc::clone(&NO_HEADER_OPS),
         rewrite: None,
         redirect: None,
     };
@@ -43,12 +46,12 @@ pub(crate) fn build_rule(
         match filter.kind {
             FilterType::RequestHeaderModifier => {
                 if let Some(modifier) = &filter.request_header_modifier {
-                    built.request_headers = header_ops(modifier, variables);
+                    built.request_headers = Arc::new(header_ops(modifier, variables));
                 }
             }
             FilterType::ResponseHeaderModifier => {
                 if let Some(modifier) = &filter.response_header_modifier {
-                    built.response_headers = header_ops(modifier, variables);
+                    built.response_headers = Arc::new(header_ops(modifier, variables));
                 }
             }
             FilterType::UrlRewrite => {

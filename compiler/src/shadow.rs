@@ -47,7 +47,7 @@ pub(crate) fn attach_findings(table: &RouteTable, diagnostics: &mut [Diagnostic]
         let (rule, _, loser, Some(winner)) = group[0] else {
             continue;
         };
-        let route = table.rules[rule as usize].route.clone();
+        let route = ObjectRef::clone(&table.rules[rule as usize].route);
         by_object
             .entry(route)
             .or_default()

@@ -162,8 +162,8 @@ pub struct Redirect {
 /// One rule of one Route, ready to serve.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rule {
-    /// The Route.
-    pub route: ObjectRef,
+    /// The Route, shared by its rules.
+    pub route: Arc<ObjectRef>,
     /// Index of the rule in `spec.rules`.
     pub index: usize,
     /// Rule name, when set.
@@ -172,10 +172,11 @@ pub struct Rule {
     pub action: Action,
     /// What to do when no backend of `action` has a healthy endpoint.
     pub fallback: Option<Action>,
-    /// Request header changes.
-    pub request_headers: HeaderOps,
-    /// Response header changes.
-    pub response_headers: HeaderOps,
+    /// Request header changes. Rules without any share one empty value,
+    /// which keeps a rule small.
+    pub request_headers: Arc<HeaderOps>,
+    /// Response header changes, shared like `request_headers`.
+    pub response_headers: Arc<HeaderOps>,
     /// Rewrite before forwarding.
     pub rewrite: Option<Rewrite>,
     /// Redirect instead of forwarding.
