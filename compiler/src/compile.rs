@@ -179,13 +179,39 @@ impl<'a> RouteKey<'a> {
     }
 }
 
-/// The first eight bytes of `text` as a big-endian integer, zero-padded,
-/// so integers compare like the texts they start.
+/// Returns the first eight bytes of `text` as a big-endian integer,
+/// zero-padded, so integers compare like the texts they start.
 fn head(text: &str) -> u64 {
     let mut bytes = [0u8; 8];
     let len = text.len().min(8);
     bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
     u64::from_be_bytes(bytes)
+}
+
+/// Returns the copy a compile keeps of resources that share kind,
+/// namespace and name: the Route with the highest generation, then the
+/// resource whose JSON sorts first. `None` when `copies` is empty.
+pub fn kept_copy<'a>(copies: &[&'a Resource]) -> Option<&'a Resource> {
+    let generation = |resource: &Resource| match resource {
+        Resource::Route(route) => route.metadata.generation,
+        _ => None,
+    };
+    let text = |resource: &Resource| {
+        match resource {
+            Resource::Route(route) => serde_json::to_string(route),
+            Resource::Secret(secret) => serde_json::to_string(secret),
+            Resource::Service(service) => serde_json::to_string(service),
+            Resource::EndpointSlice(slice) => serde_json::to_string(slice),
+            Resource::ReferenceGrant(grant) => serde_json::to_string(grant),
+        }
+        .unwrap_or_default()
+    };
+    copies.iter().copied().reduce(|kept, other| {
+        let order = generation(other)
+            .cmp(&generation(kept))
+            .then_with(|| text(kept).cmp(&text(other)));
+        if order.is_gt() { other } else { kept }
+    })
 }
 
 fn pick_duplicate<'a>(first: &'a Route, second: &'a Route) -> (&'a Route, &'a Route) {

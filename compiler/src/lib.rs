@@ -30,6 +30,7 @@ mod template;
 mod trie;
 mod validate;
 
+pub use compile::kept_copy;
 pub use diagnostic::{Diagnostic, FieldError, Finding, FindingKind, ObjectRef, Outcome};
 pub use explain::{Candidate, CandidateOutcome, Explanation};
 pub use manifest::{Resource, load_path, parse_documents};

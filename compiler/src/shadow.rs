@@ -18,7 +18,7 @@ use crate::entry::{Entry, HeaderCondition, QueryCondition};
 use crate::host::HostKey;
 use crate::pattern::{literal_prefix, prefix_matches, prefix_segments};
 use crate::trie::Trie;
-use crate::{Diagnostic, Finding, FindingKind, ObjectRef, RouteTable};
+use crate::{Diagnostic, Finding, FindingKind, ObjectRef, Outcome, RouteTable};
 
 /// Adds findings to the diagnostics of the losing Routes.
 /// Looks for winners on up to `threads` threads.
@@ -53,7 +53,12 @@ pub(crate) fn attach_findings(table: &RouteTable, diagnostics: &mut [Diagnostic]
             .or_default()
             .push(finding(table, loser, winner));
     }
-    for diagnostic in diagnostics.iter_mut() {
+    // A rejected copy of a duplicated Route shares its name with the
+    // accepted one, so only accepted diagnostics take findings.
+    let accepted = diagnostics
+        .iter_mut()
+        .filter(|diagnostic| diagnostic.outcome == Outcome::Accepted);
+    for diagnostic in accepted {
         if let Some(findings) = by_object.remove(&diagnostic.object) {
             diagnostic.findings = findings;
         }

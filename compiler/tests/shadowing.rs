@@ -3,7 +3,7 @@
 mod common;
 
 use common::{compile_yaml, route, route_in};
-use portcullis_compiler::{Diagnostic, FindingKind};
+use portcullis_compiler::{Diagnostic, FindingKind, Outcome};
 
 const BACKEND: &str = "backends: [{endpoint: \"127.0.0.1:9\"}]";
 
@@ -172,4 +172,28 @@ fn later_rule_of_same_route_can_be_shadowed() {
     assert_eq!(findings[0].kind, FindingKind::Duplicate);
     assert_eq!(findings[0].field, "spec.rules[1].matches[0]");
     assert_eq!(findings[0].winner_field, "spec.rules[0].matches[0]");
+}
+
+#[test]
+fn duplicated_route_findings_go_to_accepted_copy() {
+    let yaml = [
+        route(
+            "wide",
+            &format!("priority: 10\n{}", rule("[{path: {value: /api}}]")),
+        ),
+        route("narrow", &rule("[{path: {type: Exact, value: /api/1}}]")),
+        route("narrow", &rule("[{path: {type: Exact, value: /api/2}}]")),
+    ]
+    .concat();
+    let compiled = compile_yaml(&yaml);
+    let copies: Vec<&Diagnostic> = compiled
+        .diagnostics
+        .iter()
+        .filter(|d| d.object.name == "narrow")
+        .collect();
+    assert_eq!(copies.len(), 2);
+    for copy in copies {
+        let expected = usize::from(copy.outcome == Outcome::Accepted);
+        assert_eq!(copy.findings.len(), expected, "{copy:?}");
+    }
 }

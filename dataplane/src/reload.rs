@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use portcullis_compiler::{Compiled, Diagnostic, ObjectRef, Outcome, Resource, compile};
+use portcullis_compiler::{Compiled, Diagnostic, ObjectRef, Outcome, Resource, compile, kept_copy};
 
 use crate::sources::{SourceFile, is_unreadable, name_duplicate_files, read_sources, resource_key};
 use crate::state::SnapshotStore;
@@ -187,20 +187,26 @@ impl Reloader {
     /// Replaces each rejected edit of a previously accepted resource with
     /// its last accepted version. Returns whether anything was replaced.
     fn keep_rejected_edits(&self, plan: &mut Plan, diagnostics: &[Diagnostic]) -> bool {
+        // A rejected copy of a resource whose other copy was accepted is a
+        // duplicate, not a broken edit: the accepted copy serves.
+        let accepted = accepted_keys(diagnostics);
         let mut replaced = false;
         for diagnostic in diagnostics {
             let key = &diagnostic.object;
-            let Some(accepted) = self.last_good.get(key) else {
+            let Some(last) = self.last_good.get(key) else {
                 continue;
             };
-            if diagnostic.outcome != Outcome::Rejected || plan.kept.contains(key) {
+            if diagnostic.outcome != Outcome::Rejected
+                || accepted.contains(key)
+                || plan.kept.contains(key)
+            {
                 continue;
             }
             let Some(input) = plan.inputs.iter_mut().find(|input| &input.key == key) else {
                 continue;
             };
             warn_kept(key, "the edit was rejected");
-            input.resource = accepted.resource.clone();
+            input.resource = last.resource.clone();
             plan.kept.insert(key.clone());
             plan.extra.push(diagnostic.clone());
             replaced = true;
@@ -212,23 +218,23 @@ impl Reloader {
     /// is still in the files but now rejected keeps its older accepted
     /// version; a resource gone from the files is forgotten.
     fn remember_accepted(&mut self, plan: &Plan, diagnostics: &[Diagnostic]) {
-        let accepted: BTreeSet<&ObjectRef> = diagnostics
-            .iter()
-            .filter(|diagnostic| diagnostic.outcome == Outcome::Accepted)
-            .map(|diagnostic| &diagnostic.object)
-            .collect();
-        let mut next = BTreeMap::new();
+        let accepted = accepted_keys(diagnostics);
+        let mut copies: BTreeMap<&ObjectRef, Vec<&Input>> = BTreeMap::new();
         for input in &plan.inputs {
-            let entry = if accepted.contains(&input.key) && !plan.kept.contains(&input.key) {
-                Some(Accepted {
+            copies.entry(&input.key).or_default().push(input);
+        }
+        let mut next = BTreeMap::new();
+        for (key, inputs) in copies {
+            let entry = if accepted.contains(key) && !plan.kept.contains(key) {
+                kept_input(&inputs).map(|input| Accepted {
                     resource: input.resource.clone(),
                     source: input.source.clone(),
                 })
             } else {
-                self.last_good.get(&input.key).cloned()
+                self.last_good.get(key).cloned()
             };
             if let Some(entry) = entry {
-                next.insert(input.key.clone(), entry);
+                next.insert(key.clone(), entry);
             }
         }
         self.last_good = next;
@@ -258,6 +264,26 @@ impl Reloader {
             generation,
         }
     }
+}
+
+/// Returns the resources with an accepted diagnostic.
+fn accepted_keys(diagnostics: &[Diagnostic]) -> BTreeSet<&ObjectRef> {
+    diagnostics
+        .iter()
+        .filter(|diagnostic| diagnostic.outcome == Outcome::Accepted)
+        .map(|diagnostic| &diagnostic.object)
+        .collect()
+}
+
+/// Returns the copy of a resource that the compiler kept, when the files
+/// hold several.
+fn kept_input<'a>(inputs: &[&'a Input]) -> Option<&'a Input> {
+    let resources: Vec<&Resource> = inputs.iter().map(|input| &input.resource).collect();
+    let kept = kept_copy(&resources)?;
+    inputs
+        .iter()
+        .copied()
+        .find(|input| std::ptr::eq(&input.resource, kept))
 }
 
 fn resources(inputs: &[Input]) -> Vec<Resource> {

@@ -263,3 +263,34 @@ fn missing_root_is_an_error() {
     assert!(error.to_string().contains("missing.yaml"), "{error}");
     assert!(!store.is_ready());
 }
+
+#[test]
+fn duplicated_route_keeps_same_copy_across_reloads() {
+    let dir = TempDir::new();
+    dir.write("a.yaml", &route("same", "x.example.com", "/", "copy-a"));
+    dir.write("b.yaml", &route("same", "x.example.com", "/", "copy-b"));
+    let (mut reloader, store) = reloader(&dir);
+    let first = published_version(reloader.reload().expect("readable"));
+    let routes = serde_json::to_string(&store.load().snapshot.ir().routes).expect("json");
+    assert!(routes.contains("copy-a"), "{routes}");
+
+    dir.write("c.yaml", &route("other", "x.example.com", "/o", "other"));
+    reloader.reload().expect("readable");
+    let published = store.load();
+    let routes = serde_json::to_string(&published.snapshot.ir().routes).expect("json");
+    assert!(routes.contains("copy-a"), "{routes}");
+    assert!(!routes.contains("copy-b"), "{routes}");
+    let outcomes: Vec<Outcome> = published
+        .diagnostics
+        .iter()
+        .filter(|diagnostic| diagnostic.object.name == "same")
+        .map(|diagnostic| diagnostic.outcome)
+        .collect();
+    assert_eq!(outcomes.len(), 2);
+    assert!(outcomes.contains(&Outcome::Accepted));
+    assert!(outcomes.contains(&Outcome::Rejected));
+
+    dir.remove("c.yaml");
+    let back = published_version(reloader.reload().expect("readable"));
+    assert_eq!(back, first, "the same files give the first version again");
+}

@@ -131,7 +131,9 @@ impl Controller {
         }
         resources.extend(secrets);
 
-        let compiled = compile(&resources);
+        // Compiling a large configuration takes tens of milliseconds, so
+        // the worker thread hands its other tasks on meanwhile.
+        let compiled = tokio::task::block_in_place(|| compile(&resources));
         // A failed publish is not retried on a timer: its cause, such as a
         // snapshot over the size limit, lasts until the resources change.
         self.publish(&compiled.snapshot);
