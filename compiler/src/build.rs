@@ -96,14 +96,14 @@ struct Ranking<'a> {
 
 /// Builds the table on up to `threads` threads. Matches whose patterns
 /// fail to compile are left out and reported as messages. IR made by
-/// [`crate::compile`] has none.
+/// [`crate::compile`] has none. A pattern missing from `patterns` is
+/// compiled for each match that uses it, so the caller fills the cache
+/// first (see [`PatternCache::prepare`]).
 pub(crate) fn build_table(
     ir: &SnapshotIr,
-    patterns: &mut PatternCache,
+    patterns: &PatternCache,
     threads: usize,
 ) -> (RouteTable, Vec<String>) {
-    patterns.prepare(&ir.routes);
-    let patterns = &*patterns;
     let mut table = RouteTable::default();
     let built = parallel::map_chunks(&ir.routes, threads, |_, routes| {
         build_rules(routes, patterns)
@@ -128,7 +128,7 @@ pub(crate) fn build_table(
     let compiled = parallel::map_chunks(&ranking.pending, threads, |_, items| {
         items
             .iter()
-            .map(|item| compile_entry(item.route_match, &variables[item.rule as usize], patterns))
+            .map(|item| ranked_entry(item, &ranking, &variables, patterns))
             .collect::<Vec<_>>()
     });
     let mut problems = Vec::new();
@@ -137,27 +137,18 @@ pub(crate) fn build_table(
     let mut filings: Vec<(u32, u32, &str)> = Vec::with_capacity(ranking.pending.len());
     table.entries.reserve_exact(ranking.pending.len());
     for (item, compiled) in ranking.pending.iter().zip(compiled.into_iter().flatten()) {
-        let (_, rule_index, match_index, _) = position_of(&item.key);
-        let mut entry = match compiled {
+        let entry = match compiled {
             Ok(entry) => entry,
-            Err(message) => {
-                problems.push(format!(
-                    "{}/{} spec.rules[{rule_index}].matches[{match_index}]: {message}",
-                    item.route.namespace, item.route.name
-                ));
+            Err(problem) => {
+                problems.push(problem);
                 continue;
             }
         };
-        let (class, (start, end)) = &ranking.classes[item.class as usize];
+        let (_, (start, end)) = &ranking.classes[item.class as usize];
         let id = table.entries.len() as u32;
         for &scope in &ranking.class_scopes[*start as usize..*end as usize] {
             filings.push((scope, id, item.prefix));
         }
-        entry.rule = item.rule;
-        entry.match_index = match_index as u16;
-        entry.implicit = item.implicit;
-        entry.priority = item.route.priority;
-        entry.hostnames = class.hostnames.iter().map(|h| Box::from(*h)).collect();
         table.uses_geo |= entry.countries.is_some();
         table.uses_time |= entry.time.is_some();
         table.entries.push(entry);
@@ -166,6 +157,31 @@ pub(crate) fn build_table(
     let tries = build_tries(&filings, ranking.scopes.len(), threads);
     table.hosts = HostIndex::new(ranking.scopes.into_iter().zip(tries));
     (table, problems)
+}
+
+/// Compiles the entry of a ranked match, or says why its patterns do not
+/// compile.
+fn ranked_entry(
+    item: &Pending<'_>,
+    ranking: &Ranking<'_>,
+    variables: &[Vec<String>],
+    patterns: &PatternCache,
+) -> Result<Entry, String> {
+    let (_, rule_index, match_index, _) = position_of(&item.key);
+    let variables = &variables[item.rule as usize];
+    let mut entry = compile_entry(item.route_match, variables, patterns).map_err(|message| {
+        format!(
+            "{}/{} spec.rules[{rule_index}].matches[{match_index}]: {message}",
+            item.route.namespace, item.route.name
+        )
+    })?;
+    let (class, _) = &ranking.classes[item.class as usize];
+    entry.rule = item.rule;
+    entry.match_index = match_index as u16;
+    entry.implicit = item.implicit;
+    entry.priority = item.route.priority;
+    entry.hostnames = class.hostnames.iter().map(|h| Box::from(*h)).collect();
+    Ok(entry)
 }
 
 /// Builds the rules of a run of Routes, with the template variables of

@@ -38,12 +38,13 @@ pub fn compile(resources: &[Resource]) -> Compiled {
 /// the calling thread alone. The result does not depend on `threads`.
 pub fn compile_on(resources: &[Resource], threads: usize) -> Compiled {
     let pass = crate::compile::run(resources, threads);
-    let (ir, mut patterns, mut diagnostics) = (pass.ir, pass.patterns, pass.diagnostics);
+    let (ir, patterns, mut diagnostics) = (pass.ir, pass.patterns, pass.diagnostics);
     let (version, table) = crate::parallel::join_two(
         threads,
         || version_of(&ir),
         || {
-            let (table, _) = crate::build::build_table(&ir, &mut patterns, threads);
+            // Validation compiled every pattern of the accepted Routes.
+            let (table, _) = crate::build::build_table(&ir, &patterns, threads);
             crate::shadow::attach_findings(&table, &mut diagnostics, threads);
             table
         },
@@ -73,7 +74,11 @@ impl Snapshot {
         let (version, (table, problems)) = crate::parallel::join_two(
             threads,
             || version_of(&ir),
-            || crate::build::build_table(&ir, &mut PatternCache::default(), threads),
+            || {
+                let mut patterns = PatternCache::default();
+                patterns.prepare(&ir.routes);
+                crate::build::build_table(&ir, &patterns, threads)
+            },
         );
         if let Some(problem) = problems.into_iter().next() {
             return Err(problem);
