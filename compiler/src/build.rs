@@ -75,13 +75,14 @@ struct Pending<'a> {
     rule: u32,
     /// Index in [`Ranking::classes`].
     class: u32,
-    /// Whether the rule has no matches and this stands for all requests.
+    /// True when the rule has no matches, so the entry matches every
+    /// request.
     implicit: bool,
     /// Literal path prefix the entry is filed under.
     prefix: &'a str,
 }
 
-/// What ranking gathers from every Route.
+/// Ranked matches, host classes and host scopes of every Route.
 #[derive(Default)]
 struct Ranking<'a> {
     pending: Vec<Pending<'a>>,
@@ -154,13 +155,13 @@ pub(crate) fn build_table(
         table.entries.push(entry);
     }
     filings.sort_unstable_by_key(|&(scope, id, _)| (scope, id));
-    let tries = build_tries(&filings, ranking.scopes.len(), threads);
+    let tries = build_tries(&filings, &ranking.scopes, threads);
     table.hosts = HostIndex::new(ranking.scopes.into_iter().zip(tries));
     (table, problems)
 }
 
-/// Compiles the entry of a ranked match, or says why its patterns do not
-/// compile.
+/// Compiles the entry of a ranked match. Returns an error message naming
+/// the match when its patterns do not compile.
 fn ranked_entry(
     item: &Pending<'_>,
     ranking: &Ranking<'_>,
@@ -203,14 +204,12 @@ fn build_rules(routes: &[RouteIr], patterns: &PatternCache) -> (Vec<Rule>, Vec<V
 
 /// Builds the trie of every scope from filings sorted by scope, splitting
 /// the scopes across threads.
-fn build_tries(filings: &[(u32, u32, &str)], scope_count: usize, threads: usize) -> Vec<Trie> {
-    let scopes: Vec<u32> = (0..scope_count as u32).collect();
-    let chunks = parallel::map_chunks(&scopes, threads, |_, chunk| {
-        let (Some(&first), Some(&last)) = (chunk.first(), chunk.last()) else {
-            return Vec::new();
-        };
+fn build_tries(filings: &[(u32, u32, &str)], scopes: &[HostKey<'_>], threads: usize) -> Vec<Trie> {
+    let chunks = parallel::map_chunks(scopes, threads, |start, chunk| {
+        let first = start as u32;
+        let end = first + chunk.len() as u32;
         let from = filings.partition_point(|filing| filing.0 < first);
-        let to = filings.partition_point(|filing| filing.0 <= last);
+        let to = filings.partition_point(|filing| filing.0 < end);
         let mut tries: Vec<Trie> = Vec::with_capacity(chunk.len());
         tries.resize_with(chunk.len(), Trie::default);
         for &(scope, id, prefix) in &filings[from..to] {
@@ -222,8 +221,8 @@ fn build_tries(filings: &[(u32, u32, &str)], scope_count: usize, threads: usize)
     chunks.into_iter().flatten().collect()
 }
 
-/// Route position, rule index, match index and host class index of a rank
-/// key.
+/// Returns the Route position, rule index, match index and host class
+/// index of a rank key.
 fn position_of(key: &RankKey) -> (u32, u32, u32, u32) {
     (key.2, key.3, key.4, key.5)
 }

@@ -190,36 +190,48 @@ fn head(text: &str) -> u64 {
 
 /// Returns the copy a compile keeps of resources that share kind,
 /// namespace and name: the Route with the highest generation, then the
-/// resource whose JSON sorts first. `None` when `copies` is empty.
+/// resource whose JSON sorts first. Returns `None` when `copies` is empty.
 pub fn kept_copy<'a>(copies: &[&'a Resource]) -> Option<&'a Resource> {
-    let generation = |resource: &Resource| match resource {
-        Resource::Route(route) => route.metadata.generation,
-        _ => None,
-    };
-    let text = |resource: &Resource| {
-        match resource {
-            Resource::Route(route) => serde_json::to_string(route),
-            Resource::Secret(secret) => serde_json::to_string(secret),
-            Resource::Service(service) => serde_json::to_string(service),
-            Resource::EndpointSlice(slice) => serde_json::to_string(slice),
-            Resource::ReferenceGrant(grant) => serde_json::to_string(grant),
-        }
-        .unwrap_or_default()
-    };
     copies.iter().copied().reduce(|kept, other| {
-        let order = generation(other)
-            .cmp(&generation(kept))
-            .then_with(|| text(kept).cmp(&text(other)));
-        if order.is_gt() { other } else { kept }
+        let first = match (kept, other) {
+            (Resource::Route(a), Resource::Route(b)) => keeps_first(a, b, generations(a, b)),
+            (Resource::Secret(a), Resource::Secret(b)) => keeps_first(a, b, (None, None)),
+            (Resource::Service(a), Resource::Service(b)) => keeps_first(a, b, (None, None)),
+            (Resource::EndpointSlice(a), Resource::EndpointSlice(b)) => {
+                keeps_first(a, b, (None, None))
+            }
+            (Resource::ReferenceGrant(a), Resource::ReferenceGrant(b)) => {
+                keeps_first(a, b, (None, None))
+            }
+            // Different kinds never share a key.
+            _ => true,
+        };
+        if first { kept } else { other }
     })
 }
 
-fn pick_duplicate<'a>(first: &'a Route, second: &'a Route) -> (&'a Route, &'a Route) {
-    if first.metadata.generation != second.metadata.generation {
-        return (first, second);
+/// Returns true when a compile keeps `first` over `second`, a copy with the
+/// same kind, namespace and name: the one with the higher generation (only
+/// Routes are compared by generation), then the one whose JSON sorts first,
+/// then `first`.
+fn keeps_first<T: serde::Serialize>(
+    first: &T,
+    second: &T,
+    (first_generation, second_generation): (Option<i64>, Option<i64>),
+) -> bool {
+    if first_generation != second_generation {
+        return first_generation > second_generation;
     }
-    let text = |route: &Route| serde_json::to_string(route).unwrap_or_default();
-    if text(first) <= text(second) {
+    let text = |item: &T| serde_json::to_string(item).unwrap_or_default();
+    text(first) <= text(second)
+}
+
+fn generations(first: &Route, second: &Route) -> (Option<i64>, Option<i64>) {
+    (first.metadata.generation, second.metadata.generation)
+}
+
+fn pick_duplicate<'a>(first: &'a Route, second: &'a Route) -> (&'a Route, &'a Route) {
+    if keeps_first(first, second, generations(first, second)) {
         (first, second)
     } else {
         (second, first)
@@ -291,13 +303,8 @@ fn insert_unique<'a, T: serde::Serialize>(
     value: &'a T,
 ) {
     match map.get(&key) {
-        Some(existing) => {
-            let text = |item: &T| serde_json::to_string(item).unwrap_or_default();
-            if text(value) < text(existing) {
-                map.insert(key, value);
-            }
-        }
-        None => {
+        Some(existing) if keeps_first(*existing, value, (None, None)) => {}
+        _ => {
             map.insert(key, value);
         }
     }

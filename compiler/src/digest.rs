@@ -7,7 +7,7 @@
 //! length. Sequences, maps and structs end with an end tag. A struct field
 //! left out by `skip_serializing_if` writes a skip tag in its place, so
 //! later fields cannot shift, and field names are not written, since a
-//! field's position already tells which one it is. Equal IR gives equal
+//! field's position already identifies it. Equal IR gives equal
 //! bytes, and different IR gives different bytes.
 
 use std::fmt;

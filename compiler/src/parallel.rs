@@ -1,22 +1,22 @@
 //! Splits compile work across threads: validation by Route, the version
 //! hash beside the table build, and shadowing by match.
 //!
-//! Each split falls back to the calling thread when a thread cannot be
-//! started, so a compile never fails for want of threads.
+//! Each split runs its work on the calling thread when a thread cannot be
+//! started, so a compile does not fail because no thread could start.
 
 use std::num::NonZeroUsize;
 use std::sync::{Mutex, PoisonError};
 use std::thread;
 
-/// Most threads one compile uses, however many processors there are.
+/// Maximum threads one compile uses, however many processors there are.
 const MAX_THREADS: usize = 4;
 
-/// Fewest items that earn a thread of their own. Below this, starting a
-/// thread costs more than it saves.
+/// Minimum items per thread. With fewer, starting a thread costs more than
+/// it saves.
 const MIN_ITEMS_PER_THREAD: usize = 1024;
 
-/// The threads a compile uses by default: one per processor, at most
-/// [`MAX_THREADS`].
+/// Returns the threads a compile uses by default: one per processor, at
+/// most [`MAX_THREADS`].
 pub(crate) fn default_threads() -> usize {
     thread::available_parallelism()
         .map_or(1, NonZeroUsize::get)

@@ -91,12 +91,13 @@ impl PatternCache {
         value: &str,
     ) -> Result<PathPattern, PatternError> {
         let cache = match kind {
-            PathMatchType::Exact | PathMatchType::Prefix => {
-                return PathPattern::compile(kind, value);
-            }
-            PathMatchType::Glob => &mut self.globs,
-            PathMatchType::Regex => &mut self.path_regexes,
-            PathMatchType::Template => &mut self.templates,
+            PathMatchType::Exact | PathMatchType::Prefix => None,
+            PathMatchType::Glob => Some(&mut self.globs),
+            PathMatchType::Regex => Some(&mut self.path_regexes),
+            PathMatchType::Template => Some(&mut self.templates),
+        };
+        let Some(cache) = cache else {
+            return PathPattern::compile(kind, value);
         };
         if let Some(pattern) = cache.get(value) {
             return Ok(pattern.clone());
@@ -138,7 +139,8 @@ impl PatternCache {
     }
 
     /// Returns the variables of a template path, parsed once when the
-    /// cache holds the template; `None` when the template is invalid.
+    /// cache contains the template. Returns `None` when the template is
+    /// invalid.
     pub(crate) fn template_variables(&self, value: &str) -> Option<Cow<'_, [String]>> {
         match self.templates.get(value) {
             Some(pattern) => Some(Cow::Borrowed(pattern.variables())),
@@ -148,8 +150,8 @@ impl PatternCache {
         }
     }
 
-    /// Compiles every regex, glob and template of `routes` that the cache
-    /// lacks, so that [`Self::shared_path`] and [`Self::shared_regex`]
+    /// Compiles every regex, glob and template of `routes` that is missing
+    /// from the cache, so that [`Self::shared_path`] and [`Self::shared_regex`]
     /// find them all.
     pub(crate) fn prepare(&mut self, routes: &[RouteIr]) {
         let matches = routes
@@ -178,28 +180,28 @@ impl PatternCache {
         }
     }
 
-    /// Like [`Self::path`] without adding to the cache, so threads can
-    /// share it. A pattern the cache lacks is compiled for this call alone.
+    /// Compiles a path condition like [`Self::path`] without adding to the
+    /// cache, so threads can share it. A pattern missing from the cache is
+    /// compiled for this call alone.
     pub(crate) fn shared_path(
         &self,
         kind: PathMatchType,
         value: &str,
     ) -> Result<PathPattern, PatternError> {
         let cache = match kind {
-            PathMatchType::Exact | PathMatchType::Prefix => {
-                return PathPattern::compile(kind, value);
-            }
-            PathMatchType::Glob => &self.globs,
-            PathMatchType::Regex => &self.path_regexes,
-            PathMatchType::Template => &self.templates,
+            PathMatchType::Exact | PathMatchType::Prefix => None,
+            PathMatchType::Glob => Some(&self.globs),
+            PathMatchType::Regex => Some(&self.path_regexes),
+            PathMatchType::Template => Some(&self.templates),
         };
-        match cache.get(value) {
+        match cache.and_then(|cache| cache.get(value)) {
             Some(pattern) => Ok(pattern.clone()),
             None => PathPattern::compile(kind, value),
         }
     }
 
-    /// Like [`Self::regex`] without adding to the cache.
+    /// Compiles an anchored regex like [`Self::regex`] without adding to
+    /// the cache.
     pub(crate) fn shared_regex(&self, value: &str) -> Result<Regex, PatternError> {
         match self.regexes.get(value) {
             Some(regex) => Ok(regex.clone()),

@@ -6,9 +6,9 @@
 //! are the only ones whose literal part the path can start with.
 //!
 //! The trie is stored flat, so building one costs a few allocations rather
-//! than several per node: the edges of every node live in one hash table
-//! keyed by parent node and segment, the segment texts back to back in one
-//! string, and the entry ids of every node in one array.
+//! than several per node. The edges of every node are in one hash table
+//! keyed by parent node and segment. The segment texts are back to back in
+//! one string, and the entry ids of every node are in one array.
 
 use std::hash::BuildHasher;
 
@@ -96,7 +96,7 @@ impl Trie {
         self.text.shrink_to_fit();
     }
 
-    /// The `(node, entry)` pairs already in the runs.
+    /// Returns the `(node, entry)` pairs already in the runs.
     fn runs(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
         self.nodes
             .iter()

@@ -91,15 +91,15 @@ fn fingerprint(compiled: &Compiled) -> (String, Vec<u8>, String) {
 #[test]
 fn thread_count_keeps_result() {
     let input = resources(&manifests());
-    let one = compile_on(&input, 1);
-    let rejected = one
+    let single = compile_on(&input, 1);
+    let rejected = single
         .diagnostics
         .iter()
         .filter(|d| d.outcome == Outcome::Rejected)
         .count();
     assert_eq!(rejected, ROUTES / 10, "every Route with a bad regex");
 
-    let shadowed = one
+    let shadowed = single
         .diagnostics
         .iter()
         .filter(|d| !d.findings.is_empty())
@@ -110,7 +110,7 @@ fn thread_count_keeps_result() {
         "exact paths under a same-host prefix"
     );
 
-    let unresolved: Vec<&str> = one
+    let unresolved: Vec<&str> = single
         .diagnostics
         .iter()
         .filter(|d| !d.unresolved_refs.is_empty())
@@ -119,9 +119,9 @@ fn thread_count_keeps_result() {
     assert_eq!(unresolved.len(), ROUTES / 100);
     assert!(unresolved.iter().all(|name| name.ends_with('2')));
 
-    let expected = fingerprint(&one);
+    let expected = fingerprint(&single);
     let requests = requests();
-    let winners: Vec<String> = requests.iter().map(|r| winner(&one, r)).collect();
+    let winners: Vec<String> = requests.iter().map(|r| winner(&single, r)).collect();
     let found = winners.iter().filter(|w| *w != "none").count();
     assert!(
         found > requests.len() * 3 / 4,

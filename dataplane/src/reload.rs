@@ -279,11 +279,11 @@ fn accepted_keys(diagnostics: &[Diagnostic]) -> BTreeSet<&ObjectRef> {
 /// hold several.
 fn kept_input<'a>(inputs: &[&'a Input]) -> Option<&'a Input> {
     let resources: Vec<&Resource> = inputs.iter().map(|input| &input.resource).collect();
-    let kept = kept_copy(&resources)?;
+    let kept_resource = kept_copy(&resources)?;
     inputs
         .iter()
         .copied()
-        .find(|input| std::ptr::eq(&input.resource, kept))
+        .find(|input| std::ptr::eq(&input.resource, kept_resource))
 }
 
 fn resources(inputs: &[Input]) -> Vec<Resource> {

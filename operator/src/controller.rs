@@ -132,7 +132,7 @@ impl Controller {
         resources.extend(secrets);
 
         // Compiling a large configuration takes tens of milliseconds, so
-        // the worker thread hands its other tasks on meanwhile.
+        // the runtime moves this worker's other tasks to another thread.
         let compiled = tokio::task::block_in_place(|| compile(&resources));
         // A failed publish is not retried on a timer: its cause, such as a
         // snapshot over the size limit, lasts until the resources change.
