@@ -1,5 +1,6 @@
-//! Splits compile work across threads: validation by Route, the version
-//! hash beside the table build, and shadowing by match.
+//! Splits compile work across threads: validation by Route, the entries,
+//! rules and tries of the table build, shadowing by match and the two
+//! large sorts in chunks, and the version hash beside the table build.
 //!
 //! Each split runs its work on the calling thread when a thread cannot be
 //! started, so a compile does not fail because no thread could start.
@@ -56,7 +57,10 @@ where
         for (start, chunk, handle) in started {
             results.push(match handle {
                 Ok(handle) => join(handle),
-                Err(_) => work(start, chunk),
+                Err(error) => {
+                    warn_not_started(&error);
+                    work(start, chunk)
+                }
             });
         }
         results
@@ -109,7 +113,10 @@ where
         let b = foreground();
         let a = match handle {
             Ok(handle) => join(handle),
-            Err(_) => take(&slot)(),
+            Err(error) => {
+                warn_not_started(&error);
+                take(&slot)()
+            }
         };
         (a, b)
     })
@@ -120,6 +127,10 @@ fn take<F>(slot: &Mutex<Option<F>>) -> F {
         .unwrap_or_else(PoisonError::into_inner)
         .take()
         .expect("the work is taken once")
+}
+
+fn warn_not_started(error: &std::io::Error) {
+    tracing::warn!(%error, "starting a compile thread failed; compiling on the calling thread");
 }
 
 /// Joins a compile thread, passing on its panic.
